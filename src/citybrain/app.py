@@ -1,0 +1,101 @@
+"""The app factory: one ASGI app that mounts the kernel and every installed domain."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from citybrain import __version__
+from citybrain.core import health
+from citybrain.core.db.session import Database, create_database
+from citybrain.core.i18n import register_catalogue
+from citybrain.core.web import problems
+from citybrain.core.web.deps import Public
+from citybrain.core.web.middleware import ShellMiddleware
+from citybrain.core.web.nav import register_nav
+from citybrain.core.web.templating import build_templates, register_templates
+from citybrain.domains import installed
+from citybrain.settings import Environment, Settings
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "core" / "web" / "static"
+
+#: third-party browser assets installed by npm: URL name -> folder inside node_modules
+VENDOR = {
+    "htmx": "htmx.org/dist",
+    "echarts": "echarts/dist",
+    "swagger-ui": "swagger-ui-dist",
+}
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """Build the app. ``database`` lets tests pass one bound to their rolled-back connection."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="citybrain 城市大脑",
+        version=__version__,
+        description="Open-source city operating platform. 开源城市运行平台。",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.database = database or create_database(settings.effective_database_url, echo=settings.sql_echo)
+
+    domains = installed()
+    for domain in domains:
+        if domain.locales_dir:
+            register_catalogue(domain.locales_dir)
+        if domain.templates_dir:
+            register_templates(domain.templates_dir)
+        for item in domain.nav:
+            register_nav(item)
+        if domain.setup:
+            domain.setup()
+
+    vendor: dict[str, bool] = {}
+    for name, sub in VENDOR.items():
+        folder = settings.assets_dir / sub
+        vendor[name] = folder.is_dir()
+        if vendor[name]:
+            app.mount(f"/vendor/{name}", StaticFiles(directory=folder), name=f"vendor-{name}")
+        else:
+            log.warning("browser asset %s not found in %s: run `make run` (npm install)", name, folder)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.state.templates = build_templates(vendor)
+
+    problems.install(app)
+    app.include_router(health.router)
+    for domain in domains:
+        if domain.api_router is not None:
+            app.include_router(domain.api_router)
+        if domain.page_router is not None:
+            app.include_router(domain.page_router, include_in_schema=False)
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Public])
+    def docs(request: Request) -> HTMLResponse:
+        if not vendor["swagger-ui"]:
+            return HTMLResponse(
+                "<p>Swagger UI assets are not installed (run <code>make run</code>); "
+                "the API description is at <a href='/openapi.json'>/openapi.json</a>.</p>"
+            )
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="citybrain API",
+            swagger_js_url="/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+    app.add_middleware(
+        ShellMiddleware,
+        default_language=settings.default_language,
+        secret=settings.resolved_secret_key(),
+        secure_cookies=settings.environment is Environment.PRODUCTION,
+    )
+    return app

@@ -1,0 +1,1 @@
+"""The web shell: problem+json errors, principal dependencies, CSRF, language, templates, navigation."""

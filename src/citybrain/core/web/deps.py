@@ -1,0 +1,126 @@
+"""FastAPI dependencies: settings, the transaction, the principal and what a route requires.
+
+Every API route declares what it needs with :func:`require` (a scope) or :data:`Public`; a test
+checks that none is left undeclared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from citybrain.core.auth import service as auth
+from citybrain.core.auth.principal import ANONYMOUS, Principal
+from citybrain.core.db.session import Database
+from citybrain.core.errors import CitybrainError, Forbidden, Unauthorized
+from citybrain.core.web import csrf
+from citybrain.settings import Settings
+
+SESSION_COOKIE = "citybrain_session"
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's transaction: committed when the handler returns, rolled back on error.
+
+    An error that says ``keep_changes`` (a failed login must still count) commits first.
+    """
+    session = get_database(request).sessionmaker()
+    try:
+        yield session
+        session.commit()
+    except CitybrainError as exc:
+        if getattr(exc, "keep_changes", False):
+            session.commit()
+        else:
+            session.rollback()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# "function" scope: the transaction ends before the response is sent, so a client never sees a
+# success that then fails to commit.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def resolve_principal(request: Request, session: Session, settings: Settings) -> Principal:
+    """Who is calling: bearer token, API key, or page session (with CSRF on unsafe methods)."""
+    token = _bearer(request)
+    api_key = request.headers.get("x-api-key")
+    if token and token.startswith(f"{auth.API_KEY_PREFIX}_"):
+        api_key, token = token, None
+    if api_key:
+        principal = auth.principal_from_api_key(session, api_key)
+    elif token:
+        principal = auth.principal_from_token(session, settings.resolved_secret_key(), token)
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        found = auth.principal_from_browser_session(session, cookie)
+        principal = found or ANONYMOUS
+        if found is not None and request.method not in csrf.SAFE_METHODS and request.url.path.startswith("/api/"):
+            secret = settings.resolved_secret_key()
+            if not csrf.matches(secret, request.cookies.get(csrf.COOKIE), request.headers.get(csrf.HEADER)):
+                raise Forbidden("auth.csrf_failed")
+    else:
+        principal = ANONYMOUS
+    request.state.principal = principal
+    return principal
+
+
+def current_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+    return resolve_principal(request, session, settings)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require(scope: str) -> Any:
+    """A dependency: the caller must be logged in and hold ``scope`` (``""``: any logged-in caller)."""
+
+    def dependency(principal: PrincipalDep) -> Principal:
+        if not principal.authenticated:
+            raise Unauthorized("auth.login_required")
+        if scope and not principal.has(scope):
+            raise Forbidden("auth.missing_scope", scope=scope)
+        return principal
+
+    dependency.citybrain_requirement = scope  # type: ignore[attr-defined]
+    return Depends(dependency)
+
+
+def _public(principal: PrincipalDep) -> Principal:
+    return principal
+
+
+_public.citybrain_requirement = None  # type: ignore[attr-defined]
+
+#: For routes anyone may call (login, open data); the principal is still resolved for auditing.
+Public: Any = Depends(_public)
+
+
+def requirement_of(call: Callable[..., Any]) -> Any:
+    return getattr(call, "citybrain_requirement", "<undeclared>")

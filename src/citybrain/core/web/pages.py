@@ -1,0 +1,146 @@
+"""The kernel's pages: home, login/logout, organisations and the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from citybrain.core.audit import service as audit
+from citybrain.core.auth import service as auth
+from citybrain.core.auth.models import OrgKind
+from citybrain.core.auth.principal import AUDIT_READ, ORGS_READ, Principal
+from citybrain.core.errors import Forbidden, Unauthorized
+from citybrain.core.i18n import translate
+from citybrain.core.web import csrf
+from citybrain.core.web.deps import SESSION_COOKIE, PrincipalDep, Public, SessionDep, SettingsDep
+from citybrain.core.web.templating import render
+
+router = APIRouter()
+
+
+async def check_csrf(request: Request, settings: SettingsDep) -> None:
+    """Unsafe page requests must repeat the CSRF cookie in a form field or header."""
+    if request.method in csrf.SAFE_METHODS:
+        return
+    submitted = request.headers.get(csrf.HEADER)
+    if submitted is None:
+        form = await request.form()
+        value = form.get(csrf.FIELD)
+        submitted = value if isinstance(value, str) else None
+    if not csrf.matches(settings.resolved_secret_key(), request.cookies.get(csrf.COOKIE), submitted):
+        raise Forbidden("auth.csrf_failed")
+
+
+CsrfChecked = Depends(check_csrf)
+
+
+def page_requires(scope: str) -> Any:
+    """Like ``require`` for pages: anonymous visitors are sent to the login page."""
+
+    def dependency(principal: PrincipalDep) -> Principal:
+        if not principal.authenticated:
+            raise Unauthorized("auth.login_required")
+        if scope and not principal.has(scope):
+            raise Forbidden("auth.missing_scope", scope=scope)
+        return principal
+
+    dependency.citybrain_requirement = scope  # type: ignore[attr-defined]
+    return Depends(dependency)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: never redirect a fresh login to another host."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+@router.get("/", response_class=HTMLResponse, dependencies=[Public])
+def home(request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
+    if not principal.authenticated:
+        return RedirectResponse("/login", status_code=303)
+    org = auth.get_org(session, principal.org_id) if principal.org_id else None
+    return render(request, "home.html", org=org)
+
+
+@router.get("/login", response_class=HTMLResponse, dependencies=[Public])
+def login_page(request: Request, next: str | None = None) -> Response:  # noqa: A002 - the query parameter's name
+    return render(request, "login.html", next=_safe_next(next), error=None)
+
+
+@router.post("/login", response_class=HTMLResponse, dependencies=[Public, CsrfChecked])
+def login_submit(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form(max_length=500)] = "/",  # noqa: A002
+) -> Response:
+    client = request.client.host if request.client else None
+    result = auth.login(session, username, password, client=client, settings=settings.auth)
+    if result.error is not None or result.user is None:
+        error = result.error or Unauthorized("auth.bad_credentials")
+        lang = getattr(request.state, "lang", "zh-CN")
+        # The attempt is committed by the request's transaction (no exception is raised here).
+        return render(
+            request,
+            "login.html",
+            status_code=error.status,
+            headers=error.headers or None,
+            next=_safe_next(next),
+            error=translate(error.key, lang, error.params),
+            username=username,
+        )
+    raw = auth.start_browser_session(session, result.user, settings.auth)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        raw,
+        max_age=settings.auth.session_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.environment == "production",
+    )
+    return response
+
+
+@router.post("/logout", dependencies=[Public, CsrfChecked])
+def logout(request: Request, session: SessionDep) -> Response:
+    raw = request.cookies.get(SESSION_COOKIE)
+    if raw:
+        auth.end_browser_session(session, raw)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/orgs", response_class=HTMLResponse)
+def orgs_page(
+    request: Request,
+    session: SessionDep,
+    kind: OrgKind | None = None,
+    q: str | None = None,
+    _: Principal = page_requires(ORGS_READ),
+) -> Response:
+    rows, total = auth.list_organisations(session, kind=kind, q=q, limit=500)
+    return render(request, "orgs.html", orgs=rows, total=total, kind=kind, q=q or "", kinds=list(OrgKind))
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, session: SessionDep, _: Principal = page_requires(AUDIT_READ)) -> Response:
+    rows, total = audit.list_entries(session, limit=100)
+    return render(request, "audit.html", entries=rows, total=total, result=None)
+
+
+@router.post("/audit/verify", response_class=HTMLResponse, dependencies=[CsrfChecked])
+def audit_verify_page(request: Request, session: SessionDep, _: Principal = page_requires(AUDIT_READ)) -> Response:
+    result = audit.verify(session)
+    rows, total = audit.list_entries(session, limit=100)
+    return render(request, "audit.html", entries=rows, total=total, result=result)

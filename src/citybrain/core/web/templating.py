@@ -1,0 +1,74 @@
+"""Jinja2 templates for every page: one base layout, templates folders added by each domain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+
+from citybrain.core.auth.principal import ANONYMOUS, Principal
+from citybrain.core.i18n import translate
+from citybrain.core.web.nav import nav_for
+
+CORE_TEMPLATES = Path(__file__).parent / "templates"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+_template_dirs: list[Path] = [CORE_TEMPLATES]
+
+
+def register_templates(directory: Path) -> None:
+    """Let pages find templates in ``directory`` (a domain's ``templates/``)."""
+    if directory not in _template_dirs:
+        _template_dirs.append(directory)
+
+
+def _local_time(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """Times are stored in UTC and shown in Asia/Shanghai."""
+    if value is None:
+        return ""
+    return str(value.astimezone(SHANGHAI).strftime(fmt))
+
+
+def build_templates(vendor: dict[str, bool]) -> Jinja2Templates:
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(str(d)) for d in _template_dirs]),
+        autoescape=select_autoescape(["html", "xml"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["localtime"] = _local_time
+    env.globals["vendor"] = vendor
+    return Jinja2Templates(env=env)
+
+
+def page_context(request: Request, **extra: Any) -> dict[str, Any]:
+    lang: str = getattr(request.state, "lang", "zh-CN")
+    principal: Principal = getattr(request.state, "principal", ANONYMOUS)
+
+    def _(key: str, **params: Any) -> str:
+        return translate(key, lang, params)
+
+    return {
+        "request": request,
+        "lang": lang,
+        "_": _,
+        "principal": principal,
+        "nav": nav_for(principal),
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+        "path": request.url.path,
+        **extra,
+    }
+
+
+def render(request: Request, template: str, status_code: int = 200, headers: dict[str, str] | None = None, **extra: Any) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, template, page_context(request, **extra), status_code=status_code, headers=headers)
+
+
+def render_error_page(request: Request, problem: dict[str, Any], status: int, headers: dict[str, str] | None) -> Response:
+    return render(request, "error.html", status_code=status, headers=headers, problem=problem)
