@@ -6,12 +6,15 @@ from __future__ import annotations
 import random
 import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from citybrain.core.audit import service as audit_service
 from citybrain.core.auth import service as auth_service
@@ -50,8 +53,20 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _database(settings: Settings) -> Database:
-    return create_database(settings.effective_database_url, echo=settings.sql_echo)
+@contextmanager
+def _database(settings: Settings) -> Iterator[Database]:
+    database = create_database(settings.effective_database_url, echo=settings.sql_echo)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@contextmanager
+def _transaction(settings: Settings | None = None) -> Iterator[Session]:
+    """One transaction for a command: committed when it succeeds, rolled back when it fails."""
+    with _database(settings or _settings()) as database, database.transaction() as session:
+        yield session
 
 
 def _fail(exc: CitybrainError) -> None:
@@ -92,9 +107,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] 
 @db_app.command("current")
 def db_current() -> None:
     """Show the database's revision and the code's head."""
-    settings = _settings()
-    database = _database(settings)
-    with database.engine.connect() as conn:
+    with _database(_settings()) as database, database.engine.connect() as conn:
         current = migrations.current_revisions(conn)
     heads = migrations.head_revisions()
     console.print(f"current: {', '.join(sorted(current)) or '(empty)'}; head: {', '.join(sorted(heads))}")
@@ -117,8 +130,7 @@ def demo(
     A database that already holds the demo is left as it is (delete var/citybrain.db to rebuild).
     """
     settings = _settings()
-    database = _database(settings)
-    with database.transaction() as session:
+    with _transaction(settings) as session:
         built = session.get(Property, DEMO_PROPERTY)
         if built is not None:
             console.print(f"demo city already built at {built.value.get('at')} (seed {built.value.get('seed')}); reusing it")
@@ -127,7 +139,7 @@ def demo(
     domains = [d for d in installed() if d.demo_step is not None]
     try:
         with (
-            database.transaction() as session,
+            _transaction(settings) as session,
             Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress,
         ):
             task = progress.add_task("building the demo city", total=len(domains))
@@ -161,9 +173,8 @@ def user_create(
     """Create a user in an organisation."""
     if password is None:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    settings = _settings()
     try:
-        with _database(settings).transaction() as session:
+        with _transaction() as session:
             user = auth_service.create_user(
                 session,
                 cli_principal(),
@@ -180,9 +191,8 @@ def user_create(
 @user_app.command("list")
 def user_list(org: Annotated[str | None, typer.Option(help="only this organisation's users")] = None) -> None:
     """List users."""
-    settings = _settings()
     try:
-        with _database(settings).transaction() as session:
+        with _transaction() as session:
             org_id = auth_service.get_org_by_code(session, org).id if org else None
             users, total = auth_service.list_users(session, cli_principal(), org_id=org_id, limit=10_000)
             table = Table("id", "username", "name", "organisation", "roles", "last login", title=f"{total} users")
@@ -199,7 +209,7 @@ def user_set_password(username: str, password: Annotated[str | None, typer.Optio
     if password is None:
         password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
     try:
-        with _database(_settings()).transaction() as session:
+        with _transaction() as session:
             auth_service.set_password(session, cli_principal(), username, password)
         console.print(f"[green]✓[/] password of {username} set")
     except CitybrainError as exc:
@@ -209,7 +219,7 @@ def user_set_password(username: str, password: Annotated[str | None, typer.Optio
 @org_app.command("list")
 def org_list(kind: Annotated[OrgKind | None, typer.Option(help="only this kind")] = None) -> None:
     """List organisations."""
-    with _database(_settings()).transaction() as session:
+    with _transaction() as session:
         orgs, total = auth_service.list_organisations(session, kind=kind, limit=100_000)
         table = Table("code", "name", "English", "kind", "division", title=f"{total} organisations")
         for o in orgs:
@@ -225,7 +235,7 @@ def apikey_create(
 ) -> None:
     """Issue an API key. It is printed once: only its hash is kept."""
     try:
-        with _database(_settings()).transaction() as session:
+        with _transaction() as session:
             key, raw = auth_service.create_api_key(session, cli_principal(), ApiKeyCreate(name=name, org_code=org, scopes=scope))
             console.print(f"[green]✓[/] key {key.id} ({key.prefix}) for {org}: scopes {', '.join(key.scopes)}")
         console.print(raw, soft_wrap=True)
@@ -241,7 +251,7 @@ def apikey_create(
 def apikey_revoke(key: Annotated[str, typer.Argument(help="key id or prefix")]) -> None:
     """Revoke an API key; calls with it are refused from now on."""
     try:
-        with _database(_settings()).transaction() as session:
+        with _transaction() as session:
             row = auth_service.revoke_api_key(session, cli_principal(), key)
             console.print(f"[green]✓[/] key {row.id} ({row.prefix}) revoked at {row.revoked_at}")
     except CitybrainError as exc:
@@ -251,7 +261,7 @@ def apikey_revoke(key: Annotated[str, typer.Argument(help="key id or prefix")]) 
 @apikey_app.command("list")
 def apikey_list() -> None:
     """List API keys (never the keys themselves)."""
-    with _database(_settings()).transaction() as session:
+    with _transaction() as session:
         table = Table("id", "prefix", "name", "organisation", "scopes", "last used", "revoked")
         for k in auth_service.list_api_keys(session):
             table.add_row(
@@ -263,7 +273,7 @@ def apikey_list() -> None:
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the hash chain and name the first entry that was altered or removed."""
-    with _database(_settings()).transaction() as session:
+    with _transaction() as session:
         total = audit_service.count(session)
         with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as progress:
             task = progress.add_task("verify", total=total)

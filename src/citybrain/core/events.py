@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ class EventBus:
 
     def publish(self, session: Session, name: str, **payload: Any) -> None:
         """Queue an event on ``session``; it is delivered only if the session commits."""
+        if not session.in_transaction():
+            session.begin()  # the event belongs to this transaction: its rollback must drop it
         session.info.setdefault(_PENDING, []).append(Event(name, payload))
 
     def _deliver(self, session: Session) -> None:
@@ -83,12 +85,15 @@ def _after_commit(session: Session) -> None:
     bus._deliver(session)
 
 
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def _after_soft_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
+    # Fires on every rollback() call, even one with no database transaction begun yet; a rolled back
+    # savepoint keeps the outer transaction's events.
+    if not previous_transaction.nested:
+        session.info.pop(_PENDING, None)
 
 
 def bind_to(target: sessionmaker[Session] | type[Session]) -> None:
     """Deliver events for sessions made by ``target`` (idempotent)."""
     if not sa_event.contains(target, "after_commit", _after_commit):
         sa_event.listen(target, "after_commit", _after_commit)
-        sa_event.listen(target, "after_rollback", _after_rollback)
+        sa_event.listen(target, "after_soft_rollback", _after_soft_rollback)

@@ -11,6 +11,7 @@ from citybrain.core.audit.schemas import AuditEntryRead, AuditPage, AuditVerifyR
 from citybrain.core.auth.principal import AUDIT_READ, Principal
 from citybrain.core.i18n import translate
 from citybrain.core.web.deps import SessionDep, require
+from citybrain.core.web.params import Limit, Offset
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -21,8 +22,8 @@ def list_entries(
     action: Annotated[str | None, Query(max_length=100)] = None,
     subject_type: Annotated[str | None, Query(max_length=64)] = None,
     subject_id: Annotated[str | None, Query(max_length=64)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Offset = 0,
+    limit: Limit = 100,
     _: Principal = require(AUDIT_READ),
 ) -> AuditPage:
     """Newest entries first, filtered by action and subject."""

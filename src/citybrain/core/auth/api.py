@@ -26,11 +26,9 @@ from citybrain.core.auth.schemas import (
     UserRead,
 )
 from citybrain.core.web.deps import Public, SessionDep, SettingsDep, require
+from citybrain.core.web.params import IdPath, IdQuery, Limit, Offset
 
 router = APIRouter(prefix="/api/v1")
-
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @router.post("/auth/token", tags=["auth"], dependencies=[Public])
@@ -92,7 +90,7 @@ def create_org(session: SessionDep, data: OrgCreate, principal: Principal = requ
 @router.get("/users", tags=["users"])
 def list_users(
     session: SessionDep,
-    org_id: int | None = None,
+    org_id: IdQuery = None,
     offset: Offset = 0,
     limit: Limit = 100,
     principal: Principal = require(scopes.USERS_READ),
@@ -120,7 +118,7 @@ def create_api_key(session: SessionDep, data: ApiKeyCreate, principal: Principal
 
 
 @router.delete("/apikeys/{key_id}", tags=["api keys"])
-def revoke_api_key(session: SessionDep, key_id: int, principal: Principal = require(scopes.APIKEYS_ADMIN)) -> ApiKeyRead:
+def revoke_api_key(session: SessionDep, key_id: IdPath, principal: Principal = require(scopes.APIKEYS_ADMIN)) -> ApiKeyRead:
     return ApiKeyRead.model_validate(service.revoke_api_key(session, principal, str(key_id)))
 
 
@@ -137,5 +135,5 @@ def create_grant(session: SessionDep, data: GrantCreate, principal: Principal = 
 
 
 @router.delete("/grants/{grant_id}", tags=["grants"])
-def revoke_grant(session: SessionDep, grant_id: int, principal: Principal = require(scopes.GRANTS_WRITE)) -> GrantRead:
+def revoke_grant(session: SessionDep, grant_id: IdPath, principal: Principal = require(scopes.GRANTS_WRITE)) -> GrantRead:
     return GrantRead.model_validate(service.revoke_grant(session, principal, grant_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, UploadFile, status
+from fastapi import APIRouter, Form, UploadFile, status
 from fastapi.responses import FileResponse
 
 from citybrain.core.auth.principal import FILES_READ, FILES_WRITE, Principal
@@ -12,6 +12,7 @@ from citybrain.core.auth.scoping import Visibility
 from citybrain.core.files import service
 from citybrain.core.files.schemas import FilePage, FileRead
 from citybrain.core.web.deps import SessionDep, SettingsDep, require
+from citybrain.core.web.params import IdPath, Limit, Offset
 
 router = APIRouter(prefix="/api/v1/files", tags=["files"])
 
@@ -40,8 +41,8 @@ def upload(
 @router.get("")
 def list_files(
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Offset = 0,
+    limit: Limit = 100,
     principal: Principal = require(FILES_READ),
 ) -> FilePage:
     """Files the caller's organisation owns, shared files, and files granted to it."""
@@ -50,12 +51,12 @@ def list_files(
 
 
 @router.get("/{file_id}")
-def get_file(session: SessionDep, file_id: int, principal: Principal = require(FILES_READ)) -> FileRead:
+def get_file(session: SessionDep, file_id: IdPath, principal: Principal = require(FILES_READ)) -> FileRead:
     return FileRead.model_validate(service.get(session, principal, file_id))
 
 
 @router.get("/{file_id}/content", response_class=FileResponse, responses={200: {"content": {"application/octet-stream": {}}}})
-def download(session: SessionDep, settings: SettingsDep, file_id: int, principal: Principal = require(FILES_READ)) -> FileResponse:
+def download(session: SessionDep, settings: SettingsDep, file_id: IdPath, principal: Principal = require(FILES_READ)) -> FileResponse:
     """The file's bytes, always as an attachment (never rendered inline)."""
     row = service.get(session, principal, file_id)
     return FileResponse(

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citybrain.core.context import current_request_id
@@ -138,6 +139,13 @@ def install(app: FastAPI) -> None:
             params={"status": exc.status_code},
             headers=dict(exc.headers) if exc.headers else None,
         )
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> Response:
+        # SQLSTATE class 22: the database cannot hold a value (a NUL character, a number out of
+        # range). That is bad input, not a server fault; the transaction was already rolled back.
+        log.info("refused input the database cannot store on %s: %s", request.url.path, exc.orig)
+        return problem(request, status=422, code="validation", key="error.invalid_data")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -1,0 +1,193 @@
+"""Pages, CSRF, the language switch, health checks and problem+json through the real app."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from citybrain.core.web import csrf
+from citybrain.core.web.deps import requirement_of
+from tests.builders.core import PASSWORD, make_org, make_user
+
+
+def _csrf(client: TestClient) -> str:
+    client.get("/login")
+    token = client.cookies.get(csrf.COOKIE)
+    assert token
+    return token
+
+
+def _page_login(client: TestClient, username: str) -> None:
+    token = _csrf(client)
+    response = client.post(
+        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token, "next": "/orgs"}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/orgs"
+
+
+def test_the_login_page_is_chinese_by_default(client: TestClient) -> None:
+    response = client.get("/", headers={"Accept": "text/html"})
+    assert response.url.path == "/login"
+    assert '<html lang="zh-CN">' in response.text
+    assert "登录" in response.text
+    assert 'name="csrf_token"' in response.text
+
+
+def test_the_language_switch_sets_english_and_it_sticks(client: TestClient) -> None:
+    assert "Log in" in client.get("/login?lang=en").text
+    again = client.get("/login")
+    assert '<html lang="en">' in again.text
+    assert again.headers["content-language"] == "en"
+
+
+def test_page_login_then_logout(client: TestClient, session: Session) -> None:
+    make_user(session, make_org(session, name="市大数据局"), username="pageuser", roles=["admin"])
+    session.commit()
+
+    _page_login(client, "pageuser")
+    home = client.get("/")
+    assert "欢迎，pageuser" in home.text
+    assert "市大数据局" in home.text
+    assert client.get("/orgs").status_code == 200
+
+    out = client.post("/logout", data={"csrf_token": client.cookies.get(csrf.COOKIE)}, follow_redirects=False)
+    assert out.status_code == 303
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_a_bad_page_login_shows_the_error_and_counts(client: TestClient, session: Session) -> None:
+    make_user(session, make_org(session), username="pagefail")
+    session.commit()
+    token = _csrf(client)
+
+    response = client.post("/login", data={"username": "pagefail", "password": "nope-nope-nope", "csrf_token": token})
+
+    assert response.status_code == 401
+    assert "用户名或密码错误。" in response.text
+
+
+def test_forms_without_the_csrf_token_are_refused(client: TestClient, session: Session) -> None:
+    make_user(session, make_org(session), username="csrfuser")
+    session.commit()
+    _csrf(client)
+
+    response = client.post("/login", data={"username": "csrfuser", "password": PASSWORD}, headers={"Accept": "text/html"})
+
+    assert response.status_code == 403
+    assert "CSRF" in response.text
+
+
+def test_api_calls_with_a_page_session_need_the_csrf_header(client: TestClient, session: Session) -> None:
+    steward = make_org(session)
+    make_user(session, steward, username="cookieuser", roles=["data_steward"])
+    session.commit()
+    _page_login(client, "cookieuser")
+    upload = {"files": {"file": ("a.txt", b"hello", "text/plain")}}
+
+    refused = client.post("/api/v1/files", **upload)  # type: ignore[arg-type]
+    accepted = client.post("/api/v1/files", headers={csrf.HEADER: client.cookies.get(csrf.COOKIE) or ""}, **upload)  # type: ignore[arg-type]
+
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "auth.csrf_failed"
+    assert accepted.status_code == 201
+
+
+def test_anonymous_pages_redirect_to_login_with_next(client: TestClient) -> None:
+    response = client.get("/audit", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/audit"
+
+
+def test_login_never_redirects_off_site(client: TestClient, session: Session) -> None:
+    make_user(session, make_org(session), username="redir")
+    session.commit()
+    token = _csrf(client)
+    response = client.post(
+        "/login", data={"username": "redir", "password": PASSWORD, "csrf_token": token, "next": "//evil.example/x"}, follow_redirects=False
+    )
+    assert response.headers["location"] == "/"
+
+
+def test_unknown_address_is_problem_json_for_apis_and_a_page_for_browsers(client: TestClient) -> None:
+    api = client.get("/api/v1/nothing-here")
+    page = client.get("/nothing-here", headers={"Accept": "text/html"})
+
+    assert api.status_code == 404
+    assert api.headers["content-type"] == "application/problem+json"
+    assert api.json()["type"] == "/problems/not-found"
+    assert page.status_code == 404
+    assert "没有这个地址。" in page.text
+
+
+def test_validation_problem_names_each_field_in_both_languages(client: TestClient, session: Session) -> None:
+    make_user(session, make_org(session), username="adm", roles=["admin"])
+    session.commit()
+    token = client.post("/api/v1/auth/token", data={"username": "adm", "password": PASSWORD}).json()["access_token"]
+    bad = {"username": "ab", "display_name": "", "password": "short", "org_code": "x", "roles": ["king"]}
+
+    zh = client.post("/api/v1/users", json=bad, headers={"Authorization": f"Bearer {token}"})
+    en = client.post("/api/v1/users", json=bad, headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"})
+
+    assert zh.status_code == en.status_code == 422
+    assert zh.headers["content-type"] == "application/problem+json"
+    zh_fields = {e["field"]: e["message"] for e in zh.json()["errors"]}
+    en_fields = {e["field"]: e["message"] for e in en.json()["errors"]}
+    assert zh_fields["password"] == "至少需要 10 个字符。"
+    assert en_fields["password"] == "At least 10 characters are needed."
+    assert en_fields["username"] == "The format is not valid."
+    assert zh.json()["title"] == "输入校验未通过"
+    assert en.json()["title"] == "Validation failed"
+
+
+def test_unknown_role_is_a_field_error(client: TestClient, session: Session) -> None:
+    org = make_org(session)
+    make_user(session, org, username="adm2", roles=["admin"])
+    session.commit()
+    token = client.post("/api/v1/auth/token", data={"username": "adm2", "password": PASSWORD}).json()["access_token"]
+    body = {"username": "newuser", "display_name": "新", "password": "long enough pw", "org_code": org.code, "roles": ["king"]}
+
+    response = client.post("/api/v1/users", json=body, headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "roles.0"
+    assert "未知角色" in response.json()["errors"][0]["message"]
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok"}
+
+
+def test_every_response_carries_a_request_id(client: TestClient) -> None:
+    response = client.get("/healthz", headers={"X-Request-ID": "req-12345678"})
+    assert response.headers["x-request-id"] == "req-12345678"
+    assert re.fullmatch(r"[0-9a-f]{32}", client.get("/healthz").headers["x-request-id"])
+
+
+def test_every_api_route_declares_what_it_needs(app: FastAPI) -> None:
+    undeclared = []
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        declared = [requirement_of(d.call) for d in route.dependant.dependencies if d.call is not None]
+        if all(r == "<undeclared>" for r in declared):
+            undeclared.append(f"{sorted(route.methods)} {route.path}")
+    assert undeclared == []
+
+
+def test_docs_are_served_from_local_assets(client: TestClient) -> None:
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "/vendor/swagger-ui/swagger-ui-bundle.js" in docs.text
+    assert "cdn" not in docs.text.lower()
+    assert client.get("/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/vendor/htmx/htmx.min.js").status_code == 200
+    assert client.get("/vendor/echarts/echarts.min.js").status_code == 200
+    assert "/api/v1/auth/token" in client.get("/openapi.json").json()["paths"]
