@@ -91,7 +91,9 @@ def serve(
     console.print(f"[bold]citybrain[/] API docs: {base}/docs")
     admin_file = settings.var_dir / ADMIN_FILE
     if admin_file.exists():
-        console.print(f"[bold]citybrain[/] admin login: {admin_file.read_text(encoding='utf-8').strip()}  (from {admin_file})")
+        console.print(
+            f"[bold]citybrain[/] admin login: {admin_file.read_text(encoding='utf-8').strip()}  (from {admin_file})", soft_wrap=True
+        )
     uvicorn.run("citybrain.app:create_app", factory=True, host=host, port=port, reload=reload, log_level="info")
 
 
@@ -159,7 +161,10 @@ def demo(
         admin_file.parent.mkdir(parents=True, exist_ok=True)
         admin_file.write_text(f"admin / {password}\n", encoding="utf-8")
         admin_file.chmod(0o600)
-        console.print(f"[bold green]admin login:[/] admin / {password}  (also the password of the demo accounts; kept in {admin_file})")
+        console.print(
+            f"[bold green]admin login:[/] admin / {password}  (also the password of the demo accounts; kept in {admin_file})",
+            soft_wrap=True,
+        )
 
 
 @user_app.command("create")

@@ -169,3 +169,34 @@ def test_anonymous_api_call_is_401(client: TestClient) -> None:
     response = client.get("/api/v1/orgs")
     assert response.status_code == 401
     assert response.json()["detail"] == "请先登录。"
+
+
+def test_a_deactivated_user_loses_access_at_once(client: TestClient, session: Session) -> None:
+    admin = make_user(session, make_org(session), roles=["admin"])
+    leaver = make_user(session, make_org(session), roles=["viewer"])
+    session.commit()
+    admin_headers, leaver_headers = login(client, admin.username), login(client, leaver.username)
+    assert client.get("/api/v1/auth/me", headers=leaver_headers).status_code == 200
+
+    changed = client.patch(f"/api/v1/users/{leaver.id}", json={"active": False, "roles": ["reviewer"]}, headers=admin_headers)
+
+    assert changed.status_code == 200
+    assert changed.json()["roles"] == ["reviewer"]
+    assert client.get("/api/v1/auth/me", headers=leaver_headers).status_code == 401
+    assert client.post("/api/v1/auth/token", data={"username": leaver.username, "password": PASSWORD}).status_code == 401
+
+
+def test_an_admin_cannot_lock_themselves_out(client: TestClient, session: Session) -> None:
+    admin = make_user(session, make_org(session), roles=["admin"])
+    session.commit()
+    headers = login(client, admin.username)
+
+    assert client.patch(f"/api/v1/users/{admin.id}", json={"active": False}, headers=headers).status_code == 403
+    assert client.patch(f"/api/v1/users/{admin.id}", json={"roles": ["viewer"]}, headers=headers).status_code == 403
+    assert client.patch("/api/v1/users/999999", json={"active": False}, headers=headers).status_code == 404
+
+
+def test_the_openapi_document_declares_both_ways_to_authenticate(client: TestClient) -> None:
+    schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
+    assert schemes["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
+    assert schemes["APIKeyHeader"]["name"] == "X-API-Key"

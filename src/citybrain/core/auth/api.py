@@ -24,6 +24,7 @@ from citybrain.core.auth.schemas import (
     UserCreate,
     UserPage,
     UserRead,
+    UserUpdate,
 )
 from citybrain.core.web.deps import Public, SessionDep, SettingsDep, require
 from citybrain.core.web.params import IdPath, IdQuery, Limit, Offset
@@ -103,6 +104,12 @@ def list_users(
 @router.post("/users", tags=["users"], status_code=status.HTTP_201_CREATED)
 def create_user(session: SessionDep, data: UserCreate, principal: Principal = require(scopes.USERS_ADMIN)) -> UserRead:
     return UserRead.model_validate(service.create_user(session, principal, data))
+
+
+@router.patch("/users/{user_id}", tags=["users"])
+def update_user(session: SessionDep, user_id: IdPath, data: UserUpdate, principal: Principal = require(scopes.USERS_ADMIN)) -> UserRead:
+    """Rename, change roles, or deactivate a user (which ends their access at once)."""
+    return UserRead.model_validate(service.update_user(session, principal, user_id, data))
 
 
 @router.get("/apikeys", tags=["api keys"])

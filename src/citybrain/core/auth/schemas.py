@@ -51,6 +51,15 @@ class UserCreate(BaseModel):
     roles: list[str] = Field(default_factory=lambda: ["viewer"])
 
 
+class UserUpdate(BaseModel):
+    """Fields an admin may change; omitted fields stay as they are."""
+
+    display_name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)] | None = None
+    email: str | None = Field(None, max_length=254)
+    roles: list[str] | None = None
+    active: bool | None = None
+
+
 class UserRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

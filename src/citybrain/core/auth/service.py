@@ -25,11 +25,12 @@ from citybrain.core.auth.models import (
     LoginAttempt,
     Organisation,
     OrgKind,
+    Role,
     User,
     UserRole,
 )
 from citybrain.core.auth.principal import Principal, known_roles, scopes_for_roles
-from citybrain.core.auth.schemas import ApiKeyCreate, GrantCreate, OrgCreate, UserCreate
+from citybrain.core.auth.schemas import ApiKeyCreate, GrantCreate, OrgCreate, UserCreate, UserUpdate
 from citybrain.core.db.base import utcnow
 from citybrain.core.errors import Conflict, FieldError, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed
 from citybrain.settings import AuthSettings
@@ -130,6 +131,29 @@ def create_user(session: Session, actor: Principal, data: UserCreate) -> User:
         subject_id=user.id,
         detail={"username": user.username, "roles": user.roles},
     )
+    return user
+
+
+def update_user(session: Session, actor: Principal, user_id: int, data: UserUpdate) -> User:
+    """Change a user's name, e-mail, roles or active flag. A deactivated user's tokens and page
+    sessions stop working at once (every request re-reads the user)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("user.not_found", username=str(user_id))
+    changes = data.model_dump(exclude_unset=True)
+    if "roles" in changes:
+        roles = changes["roles"] or []
+        check_roles(roles)
+        if user.id == actor.id and Role.ADMIN in user.roles and Role.ADMIN not in roles:
+            raise Forbidden("user.cannot_drop_own_admin")
+        user.role_rows = [UserRole(role=r) for r in sorted(set(roles))]
+    if changes.get("active") is False and user.id == actor.id:
+        raise Forbidden("user.cannot_deactivate_self")
+    for name in ("display_name", "email", "active"):
+        if name in changes and changes[name] is not None:
+            setattr(user, name, changes[name])
+    session.flush()
+    audit.record(session, actor, "user.updated", subject_type="core.user", subject_id=user.id, detail=changes)
     return user
 
 

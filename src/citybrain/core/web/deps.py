@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from citybrain.core.auth import service as auth
@@ -91,7 +92,19 @@ def resolve_principal(request: Request, session: Session, settings: Settings) ->
     return principal
 
 
-def current_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+# Declared so that the OpenAPI document (and the Authorize button of /docs) knows both ways in;
+# the values are read from the request by resolve_principal.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key of a connected system")
+
+
+def current_principal(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _token: Annotated[str | None, Depends(oauth2_scheme)] = None,
+    _api_key: Annotated[str | None, Depends(api_key_scheme)] = None,
+) -> Principal:
     return resolve_principal(request, session, settings)
 
 
