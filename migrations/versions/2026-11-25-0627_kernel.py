@@ -61,6 +61,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_core_login_attempts")),
     )
     with op.batch_alter_table("core_login_attempts", schema=None) as batch_op:
+        batch_op.create_index("ix_core_login_attempts_client_at", ["client", "at"], unique=False)
         batch_op.create_index("ix_core_login_attempts_username_at", ["username", "at"], unique=False)
 
     op.create_table(
@@ -265,6 +266,7 @@ def downgrade() -> None:
     op.drop_table("core_organisations")
     with op.batch_alter_table("core_login_attempts", schema=None) as batch_op:
         batch_op.drop_index("ix_core_login_attempts_username_at")
+        batch_op.drop_index("ix_core_login_attempts_client_at")
 
     op.drop_table("core_login_attempts")
     with op.batch_alter_table("core_audit_log", schema=None) as batch_op:

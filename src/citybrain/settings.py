@@ -29,6 +29,7 @@ class AuthSettings(BaseModel):
     session_hours: int = Field(12, ge=1, le=24 * 30, description="lifetime of a browser session, hours")
     login_max_failures: int = Field(5, ge=1, description="failed logins before an account is throttled")
     login_window_minutes: int = Field(15, ge=1, description="window in which failures are counted, minutes")
+    login_max_failures_per_client: int = Field(50, ge=1, description="failed logins from one client address, any usernames")
 
 
 class Settings(BaseSettings):

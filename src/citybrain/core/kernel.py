@@ -26,6 +26,7 @@ KERNEL = Domain(
     nav=[
         NavItem("nav.home", "/", scope="", order=0),
         NavItem("nav.orgs", "/orgs", scope="orgs:read", order=900),
+        NavItem("nav.users", "/users", scope="users:read", order=910),
         NavItem("nav.audit", "/audit", scope="audit:read", order=950),
         NavItem("nav.api_docs", "/docs", scope="", order=990),
     ],

@@ -200,3 +200,15 @@ def test_the_openapi_document_declares_both_ways_to_authenticate(client: TestCli
     schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
     assert schemes["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
     assert schemes["APIKeyHeader"]["name"] == "X-API-Key"
+
+
+def test_one_client_trying_many_usernames_is_throttled(client: TestClient, session: Session, settings: Settings) -> None:
+    make_user(session, make_org(session), username="real.user")
+    session.commit()
+    settings.auth.login_max_failures_per_client = 6
+
+    for i in range(6):
+        assert client.post("/api/v1/auth/token", data={"username": f"guess{i}", "password": "guess-guess"}).status_code == 401
+    throttled = client.post("/api/v1/auth/token", data={"username": "real.user", "password": PASSWORD})
+
+    assert throttled.status_code == 429

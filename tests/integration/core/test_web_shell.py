@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from citybrain.app import create_app
 from citybrain.core.web import csrf
 from citybrain.core.web.deps import requirement_of
+from citybrain.settings import Environment, Settings
 from tests.builders.core import PASSWORD, make_org, make_user
+from tests.conftest import TEST_SECRET
 
 
 def _csrf(client: TestClient) -> str:
@@ -191,3 +195,31 @@ def test_docs_are_served_from_local_assets(client: TestClient) -> None:
     assert client.get("/vendor/htmx/htmx.min.js").status_code == 200
     assert client.get("/vendor/echarts/echarts.min.js").status_code == 200
     assert "/api/v1/auth/token" in client.get("/openapi.json").json()["paths"]
+
+
+def test_the_users_page_lists_own_organisation_for_stewards(client: TestClient, session: Session) -> None:
+    police, transport = make_org(session, name="市公安局"), make_org(session, name="市交通运输局")
+    make_user(session, police, username="steward.p1", roles=["data_steward"])
+    make_user(session, police, username="colleague.p1")
+    make_user(session, transport, username="outsider.t1")
+    session.commit()
+    _page_login(client, "steward.p1")
+
+    page = client.get("/users")
+
+    assert page.status_code == 200
+    assert "colleague.p1" in page.text
+    assert "outsider.t1" not in page.text
+    assert "数据管理员" in page.text
+
+
+def test_readyz_is_503_on_a_database_without_migrations(tmp_path: Path) -> None:
+    settings = Settings(
+        environment=Environment.TEST, var_dir=tmp_path, secret_key=TEST_SECRET, database_url=f"sqlite:///{tmp_path}/empty.db"
+    )
+    app = create_app(settings)
+    with TestClient(app) as c:
+        response = c.get("/readyz")
+    app.state.database.dispose()
+    assert response.status_code == 503
+    assert response.json()["checks"]["migrations"].startswith("at nothing")

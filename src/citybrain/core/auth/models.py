@@ -105,7 +105,10 @@ class BrowserSession(IdMixin, Base):
 
 class LoginAttempt(IdMixin, Base):
     __tablename__ = "core_login_attempts"
-    __table_args__ = (Index("ix_core_login_attempts_username_at", "username", "at"),)
+    __table_args__ = (
+        Index("ix_core_login_attempts_username_at", "username", "at"),
+        Index("ix_core_login_attempts_client_at", "client", "at"),
+    )
 
     username: Mapped[str] = mapped_column(String(64))
     client: Mapped[str | None] = mapped_column(String(64))

@@ -207,13 +207,24 @@ class LoginResult:
     error: Unauthorized | TooManyRequests | None = None
 
 
-def _throttle_wait(session: Session, username: str, settings: AuthSettings, now: datetime) -> int:
-    """Seconds until ``username`` may try again, 0 when not throttled.
+def _throttle_wait(session: Session, username: str, client: str | None, settings: AuthSettings, now: datetime) -> int:
+    """Seconds until ``username`` may try again from ``client``, 0 when not throttled.
 
     Failures are counted within the window and since the last success; reaching the maximum locks
-    the account until the oldest counted failure leaves the window.
+    the account until the oldest counted failure leaves the window. One client address trying many
+    usernames (credential stuffing) is locked out the same way at a higher count.
     """
     window_start = now - timedelta(minutes=settings.login_window_minutes)
+    if client:
+        client_failures = session.scalars(
+            select(LoginAttempt.at)
+            .where(LoginAttempt.client == client[:64], LoginAttempt.succeeded.is_(False), LoginAttempt.at > window_start)
+            .order_by(LoginAttempt.at.desc())
+            .limit(settings.login_max_failures_per_client)
+        ).all()
+        if len(client_failures) >= settings.login_max_failures_per_client:
+            oldest = client_failures[-1]
+            return max(1, int((oldest + timedelta(minutes=settings.login_window_minutes) - now).total_seconds()) + 1)
     last_success = session.scalar(
         select(func.max(LoginAttempt.at)).where(LoginAttempt.username == username, LoginAttempt.succeeded.is_(True))
     )
@@ -236,7 +247,7 @@ def login(session: Session, username: str, password: str, *, client: str | None,
     Returns the user, or the error to raise; the caller commits either way, so that failures count.
     """
     now = utcnow()
-    wait = _throttle_wait(session, username, settings, now)
+    wait = _throttle_wait(session, username, client, settings, now)
     if wait:
         return LoginResult(None, TooManyRequests("auth.throttled", headers={"Retry-After": str(wait)}, seconds=wait))
     user = session.scalar(select(User).where(User.username == username))

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from citybrain.core.audit import service as audit
 from citybrain.core.auth import service as auth
 from citybrain.core.auth.models import OrgKind
-from citybrain.core.auth.principal import AUDIT_READ, ORGS_READ, Principal
+from citybrain.core.auth.principal import AUDIT_READ, ORGS_READ, USERS_READ, Principal
 from citybrain.core.errors import Forbidden, Unauthorized
 from citybrain.core.i18n import translate
 from citybrain.core.web import csrf
@@ -131,6 +131,12 @@ def orgs_page(
 ) -> Response:
     rows, total = auth.list_organisations(session, kind=kind, q=q, limit=500)
     return render(request, "orgs.html", orgs=rows, total=total, kind=kind, q=q or "", kinds=list(OrgKind))
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, session: SessionDep, principal: Principal = page_requires(USERS_READ)) -> Response:
+    rows, total = auth.list_users(session, principal, limit=500)
+    return render(request, "users.html", users=rows, total=total)
 
 
 @router.get("/audit", response_class=HTMLResponse)
