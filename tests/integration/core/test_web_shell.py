@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from citybrain.app import create_app
+from citybrain.core.auth.models import OrgKind
 from citybrain.core.web import csrf
 from citybrain.core.web.deps import requirement_of
 from citybrain.settings import Environment, Settings
@@ -104,7 +105,9 @@ def test_api_calls_with_a_page_session_need_the_csrf_header(client: TestClient, 
 def test_anonymous_pages_redirect_to_login_with_next(client: TestClient) -> None:
     response = client.get("/audit", headers={"Accept": "text/html"}, follow_redirects=False)
     assert response.status_code == 303
-    assert response.headers["location"] == "/login?next=/audit"
+    assert response.headers["location"] == "/login?next=%2Faudit"
+    with_query = client.get("/orgs?q=历下&kind=district", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert with_query.headers["location"] == "/login?next=%2Forgs%3Fq%3D%25E5%258E%2586%25E4%25B8%258B%26kind%3Ddistrict"
 
 
 def test_login_never_redirects_off_site(client: TestClient, session: Session) -> None:
@@ -223,3 +226,41 @@ def test_readyz_is_503_on_a_database_without_migrations(tmp_path: Path) -> None:
     app.state.database.dispose()
     assert response.status_code == 503
     assert response.json()["checks"]["migrations"].startswith("at nothing")
+
+
+def test_org_filters_and_the_language_switch_keep_the_query(client: TestClient, session: Session) -> None:
+    make_org(session, name="历下区测试", kind=OrgKind.DISTRICT)
+    make_org(session, name="公安测试")
+    make_user(session, make_org(session), username="filterer", roles=["viewer"])
+    session.commit()
+    _page_login(client, "filterer")
+
+    all_kinds = client.get("/orgs", params={"q": "历下", "kind": ""})
+
+    assert all_kinds.status_code == 200
+    assert "历下区测试" in all_kinds.text
+    assert "公安测试" not in all_kinds.text
+    assert 'href="/orgs?q=%E5%8E%86%E4%B8%8B&amp;kind=&amp;lang=en"' in all_kinds.text
+
+
+def test_audit_verification_is_a_plain_get(client: TestClient, session: Session) -> None:
+    make_user(session, make_org(session), username="auditor", roles=["admin"])
+    session.commit()
+    _page_login(client, "auditor")
+
+    page = client.get("/audit", params={"verify": "true"})
+
+    assert page.status_code == 200
+    assert "审计日志完整" in page.text
+
+
+def test_an_unknown_page_still_shows_who_is_logged_in(client: TestClient, session: Session) -> None:
+    make_user(session, make_org(session), username="lost.user", roles=["admin"])
+    session.commit()
+    _page_login(client, "lost.user")
+
+    page = client.get("/nope", headers={"Accept": "text/html"})
+
+    assert page.status_code == 404
+    assert '<span class="who">lost.user</span>' in page.text
+    assert 'href="/audit"' in page.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from citybrain.core.audit import service as audit
@@ -125,12 +125,14 @@ def logout(request: Request, session: SessionDep) -> Response:
 def orgs_page(
     request: Request,
     session: SessionDep,
-    kind: OrgKind | None = None,
-    q: str | None = None,
+    kind: Annotated[str, Query(max_length=32)] = "",
+    q: Annotated[str, Query(max_length=100)] = "",
     _: Principal = page_requires(ORGS_READ),
 ) -> Response:
-    rows, total = auth.list_organisations(session, kind=kind, q=q, limit=500)
-    return render(request, "orgs.html", orgs=rows, total=total, kind=kind, q=q or "", kinds=list(OrgKind))
+    # The filter form sends kind= for "all kinds"; an unknown kind filters nothing rather than erring.
+    chosen = OrgKind(kind) if kind in OrgKind._value2member_map_ else None
+    rows, total = auth.list_organisations(session, kind=chosen, q=q.strip() or None, limit=500)
+    return render(request, "orgs.html", orgs=rows, total=total, kind=chosen, q=q, kinds=list(OrgKind))
 
 
 @router.get("/users", response_class=HTMLResponse)
@@ -140,13 +142,8 @@ def users_page(request: Request, session: SessionDep, principal: Principal = pag
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, session: SessionDep, _: Principal = page_requires(AUDIT_READ)) -> Response:
-    rows, total = audit.list_entries(session, limit=100)
-    return render(request, "audit.html", entries=rows, total=total, result=None)
-
-
-@router.post("/audit/verify", response_class=HTMLResponse, dependencies=[CsrfChecked])
-def audit_verify_page(request: Request, session: SessionDep, _: Principal = page_requires(AUDIT_READ)) -> Response:
-    result = audit.verify(session)
+def audit_page(request: Request, session: SessionDep, verify: bool = False, _: Principal = page_requires(AUDIT_READ)) -> Response:
+    """The latest entries; ``?verify=true`` also walks the chain (it only reads, so it is a GET)."""
+    result = audit.verify(session) if verify else None
     rows, total = audit.list_entries(session, limit=100)
     return render(request, "audit.html", entries=rows, total=total, result=result)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -79,7 +80,8 @@ def problem(
         from citybrain.core.web.templating import render_error_page  # a page needs the templates
 
         if status == 401:
-            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
         return render_error_page(request, body, status, headers)
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
@@ -53,9 +54,15 @@ def page_context(request: Request, **extra: Any) -> dict[str, Any]:
     def _(key: str, **params: Any) -> str:
         return translate(key, lang, params)
 
+    def lang_url(code: str) -> str:
+        """This page in another language, keeping its other query parameters."""
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+        return f"{request.url.path}?{urlencode([*params, ('lang', code)])}"
+
     return {
         "request": request,
         "lang": lang,
+        "lang_url": lang_url,
         "_": _,
         "principal": principal,
         "nav": nav_for(principal),
@@ -71,4 +78,22 @@ def render(request: Request, template: str, status_code: int = 200, headers: dic
 
 
 def render_error_page(request: Request, problem: dict[str, Any], status: int, headers: dict[str, str] | None) -> Response:
+    if not hasattr(request.state, "principal"):
+        # The error came before any route resolved the caller (an unknown address): still show the
+        # visitor as logged in, with their navigation.
+        request.state.principal = _principal_from_cookie(request)
     return render(request, "error.html", status_code=status, headers=headers, problem=problem)
+
+
+def _principal_from_cookie(request: Request) -> Principal:
+    from citybrain.core.auth import service as auth
+    from citybrain.core.web.deps import SESSION_COOKIE, get_database
+
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return ANONYMOUS
+    try:
+        with get_database(request).sessionmaker() as session:
+            return auth.principal_from_browser_session(session, cookie) or ANONYMOUS
+    except Exception:  # noqa: BLE001 - an error page must render even when the database does not answer
+        return ANONYMOUS
