@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -63,7 +64,7 @@ def test_a_failing_handler_does_not_undo_the_committed_work_nor_stop_others(sess
     assert session.scalar(select(Organisation).where(Organisation.code == "t.written-by-broken-handler")) is None
 
 
-def test_a_handler_can_write_in_its_own_transaction(session: Session) -> None:
+def test_a_handler_can_write_in_its_own_transaction(session: Session, caplog: pytest.LogCaptureFixture) -> None:
     from sqlalchemy import select
 
     from citybrain.core.auth.models import Organisation
@@ -78,4 +79,5 @@ def test_a_handler_can_write_in_its_own_transaction(session: Session) -> None:
     finally:
         events.bus.unsubscribe("test.follow", follow_up)
 
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert session.scalar(select(Organisation).where(Organisation.code == "t.follow-1")) is not None

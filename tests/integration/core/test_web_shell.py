@@ -43,6 +43,12 @@ def test_the_login_page_is_chinese_by_default(client: TestClient) -> None:
     assert 'name="csrf_token"' in response.text
 
 
+def test_pages_open_in_chinese_even_for_an_english_browser_but_apis_negotiate(client: TestClient) -> None:
+    english = {"Accept-Language": "en-US,en;q=0.9", "Accept": "text/html"}
+    assert '<html lang="zh-CN">' in client.get("/login", headers=english).text
+    assert client.get("/api/v1/orgs", headers=english).json()["detail"] == "Please log in."
+
+
 def test_the_language_switch_sets_english_and_it_sticks(client: TestClient) -> None:
     assert "Log in" in client.get("/login?lang=en").text
     again = client.get("/login")
@@ -56,7 +62,8 @@ def test_page_login_then_logout(client: TestClient, session: Session) -> None:
 
     _page_login(client, "pageuser")
     home = client.get("/")
-    assert "欢迎，pageuser" in home.text
+    assert "欢迎，用户" in home.text
+    assert 'title="pageuser"' in home.text
     assert "市大数据局" in home.text
     assert client.get("/orgs").status_code == 200
 
@@ -262,5 +269,20 @@ def test_an_unknown_page_still_shows_who_is_logged_in(client: TestClient, sessio
     page = client.get("/nope", headers={"Accept": "text/html"})
 
     assert page.status_code == 404
-    assert '<span class="who">lost.user</span>' in page.text
+    assert 'title="lost.user"' in page.text
     assert 'href="/audit"' in page.text
+
+
+def test_org_search_treats_wildcards_literally_and_ignores_case(client: TestClient, session: Session) -> None:
+    make_org(session, code="t.lixia", name="历下区测试")
+    make_org(session, code="t.other", name="其他单位")
+    admin = make_user(session, make_org(session), roles=["admin"])
+    session.commit()
+    headers = {
+        "Authorization": client.post("/api/v1/auth/token", data={"username": admin.username, "password": PASSWORD}).json()["access_token"]
+    }
+    headers["Authorization"] = f"Bearer {headers['Authorization']}"
+
+    assert client.get("/api/v1/orgs", params={"q": "%"}, headers=headers).json()["total"] == 0
+    assert client.get("/api/v1/orgs", params={"q": "_"}, headers=headers).json()["total"] == 0
+    assert [o["code"] for o in client.get("/api/v1/orgs", params={"q": "T.LIXIA"}, headers=headers).json()["items"]] == ["t.lixia"]

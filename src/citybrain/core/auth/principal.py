@@ -71,6 +71,8 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     via: Literal["token", "session", "api_key", "cli", "none"] = "none"
     language: str | None = None
+    #: the person's or system's name to greet them with (``name`` is the login)
+    display_name: str | None = None
 
     @property
     def authenticated(self) -> bool:

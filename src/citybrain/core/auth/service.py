@@ -45,6 +45,11 @@ def _sha256(value: str) -> str:
 # -- organisations ---------------------------------------------------------------------------------
 
 
+def escape_like(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern (``%`` and ``_`` are not wildcards)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def get_org_by_code(session: Session, code: str) -> Organisation:
     org = session.scalar(select(Organisation).where(Organisation.code == code))
     if org is None:
@@ -86,8 +91,14 @@ def list_organisations(
     if kind is not None:
         stmt = stmt.where(Organisation.kind == kind)
     if q:
-        like = f"%{q}%"
-        stmt = stmt.where(or_(Organisation.name.like(like), Organisation.code.like(like), Organisation.name_en.like(like)))
+        like = f"%{escape_like(q)}%"
+        stmt = stmt.where(
+            or_(
+                Organisation.name.ilike(like, escape="\\"),
+                Organisation.code.ilike(like, escape="\\"),
+                Organisation.name_en.ilike(like, escape="\\"),
+            )
+        )
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.scalars(stmt.order_by(Organisation.kind, Organisation.code).offset(offset).limit(limit)).all()
     return rows, total
@@ -194,6 +205,7 @@ def principal_for_user(user: User, via: str) -> Principal:
         scopes=scopes_for_roles(user.roles),
         via=via,  # type: ignore[arg-type]
         language=user.language,
+        display_name=user.display_name,
     )
 
 

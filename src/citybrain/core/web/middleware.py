@@ -2,8 +2,9 @@
 
 - a request id (``X-Request-ID`` from a proxy when sane, else a new one), echoed in the response and
   recorded by the audit log;
-- the language: ``?lang=``, then the ``citybrain_lang`` cookie, then ``Accept-Language``, then the
-  configured default; ``?lang=`` also sets the cookie, which is how the page switch works;
+- the language: ``?lang=``, then the ``citybrain_lang`` cookie, then (for ``/api/`` only)
+  ``Accept-Language``, then the configured default (zh-CN); ``?lang=`` also sets the cookie, which
+  is how the page switch works;
 - a CSRF cookie for the page forms, set when missing;
 - a few security headers.
 """
@@ -50,7 +51,12 @@ class ShellMiddleware:
             cookies = {k: m.value for k, m in jar.items()}
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         asked = normalise((query.get("lang") or [None])[0])
-        lang = asked or normalise(cookies.get(LANG_COOKIE)) or negotiate(headers.get("accept-language"), self.default_language)
+        lang = asked or normalise(cookies.get(LANG_COOKIE))
+        if lang is None:
+            # API callers get their Accept-Language; pages open in the platform's language (Chinese
+            # first) whatever the browser asks, and the visitor switches with one click.
+            is_api = scope.get("path", "").startswith("/api/")
+            lang = negotiate(headers.get("accept-language"), self.default_language) if is_api else self.default_language
         csrf_token = cookies.get(csrf.COOKIE)
         new_csrf = None
         if not csrf.is_valid(self.secret, csrf_token):

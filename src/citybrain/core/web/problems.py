@@ -98,6 +98,8 @@ def _translate_pydantic(err: dict[str, Any], lang: str) -> dict[str, Any]:
     params = dict(err.get("ctx") or {})
     params.setdefault("msg", err.get("msg", ""))
     params.setdefault("input", str(err.get("input"))[:80])
+    if lang == "zh-CN" and isinstance(params.get("expected"), str):
+        params["expected"] = params["expected"].replace(" or ", "、").replace(", ", "、")
     key = f"validation.{kind}" if has_key(f"validation.{kind}") else "validation.other"
     return {"loc": list(loc), "field": _field_name(loc), "type": kind, "message": translate(key, lang, params)}
 
