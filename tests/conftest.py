@@ -20,7 +20,6 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from citybrain.app import create_app
-from citybrain.core import events
 from citybrain.core.db import migrations
 from citybrain.core.db.session import Database, create_engine_for
 from citybrain.settings import Environment, Settings
@@ -87,7 +86,6 @@ def connection(engine: Engine) -> Iterator[Connection]:
 def db(engine: Engine, connection: Connection) -> Database:
     """Sessions on the test's connection: their commits are savepoints, undone after the test."""
     factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
-    events.bind_to(factory)
     return Database(engine=engine, sessionmaker=factory)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,16 @@ def _after_soft_rollback(session: Session, previous_transaction: SessionTransact
         session.info.pop(_PENDING, None)
 
 
-def bind_to(target: sessionmaker[Session] | type[Session]) -> None:
-    """Deliver events for sessions made by ``target`` (idempotent)."""
-    if not sa_event.contains(target, "after_commit", _after_commit):
-        sa_event.listen(target, "after_commit", _after_commit)
-        sa_event.listen(target, "after_soft_rollback", _after_soft_rollback)
+def _install() -> None:
+    """Deliver events for every Session, whatever made it.
+
+    Listening on the Session class (not on each sessionmaker) matters: SQLAlchemy keys listeners by
+    the target's id(), so a listener "contained" by a collected sessionmaker could be mistaken for
+    one on a new sessionmaker at the same address, and that factory's events would never arrive.
+    """
+    if not sa_event.contains(Session, "after_commit", _after_commit):
+        sa_event.listen(Session, "after_commit", _after_commit)
+        sa_event.listen(Session, "after_soft_rollback", _after_soft_rollback)
+
+
+_install()

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session, sessionmaker
 
 from citybrain.core import events
 from citybrain.core.events import Event
@@ -81,3 +82,26 @@ def test_a_handler_can_write_in_its_own_transaction(session: Session, caplog: py
 
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert session.scalar(select(Organisation).where(Organisation.code == "t.follow-1")) is not None
+
+
+def test_events_arrive_from_every_session_factory_even_after_others_were_collected(connection: Connection) -> None:
+    import gc
+
+    seen: list[int] = []
+
+    def handler(event: Event, s: Session) -> None:
+        seen.append(event.payload["i"])
+
+    events.subscribe("test.many", handler)
+    try:
+        for i in range(50):
+            factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+            with factory() as s:
+                events.publish(s, "test.many", i=i)
+                s.commit()
+            del factory
+            gc.collect()
+    finally:
+        events.bus.unsubscribe("test.many", handler)
+
+    assert seen == list(range(50))

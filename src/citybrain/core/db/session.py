@@ -17,8 +17,6 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from citybrain.core import events
-
 
 def normalise_url(url: str) -> str:
     """Use psycopg 3 for plain ``postgresql://`` URLs."""
@@ -82,5 +80,4 @@ class Database:
 def create_database(url: str, *, echo: bool = False) -> Database:
     engine = create_engine_for(url, echo=echo)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
-    events.bind_to(factory)
     return Database(engine=engine, sessionmaker=factory)
