@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy import Text  # autogenerate writes JSONB(astext_type=Text()); ruff drops it when unused
 
 import citybrain.core.db.types
 ${imports if imports else ""}

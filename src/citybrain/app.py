@@ -55,8 +55,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             register_templates(domain.templates_dir)
         for item in domain.nav:
             register_nav(item)
-        if domain.setup:
-            domain.setup()
 
     vendor: dict[str, bool] = {}
     for name, sub in VENDOR.items():

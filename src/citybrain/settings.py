@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     assets_dir: Path = Field(Path("node_modules"), description="third-party browser assets installed by npm")
     secret_key: SecretStr | None = Field(None, description="signs tokens and cookies; generated into var/ when unset")
     default_language: Literal["zh-CN", "en"] = "zh-CN"
+    #: the organisation that runs the platform (大数据局): its reviewers approve catalogue entries
+    bureau_org_code: str = "jn.dsjj"
     base_url: str = "http://127.0.0.1:8000"
     sql_echo: bool = False
     auth: AuthSettings = AuthSettings()

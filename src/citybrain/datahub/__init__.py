@@ -1,0 +1,42 @@
+"""City data hub (城市大数据平台): resource catalogue, validated import, registries, data services."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from citybrain.core.plugins import Domain
+
+HERE = Path(__file__).parent
+
+
+def _setup() -> None:
+    from citybrain.core.auth.models import Role
+    from citybrain.core.auth.principal import register_role_scopes
+    from citybrain.datahub import service
+
+    for role in (Role.VIEWER, Role.OPERATOR, Role.REVIEWER, Role.DATA_STEWARD):
+        register_role_scopes(role, {service.READ})
+    register_role_scopes(Role.DATA_STEWARD, {service.WRITE})
+    register_role_scopes(Role.REVIEWER, {service.REVIEW})
+
+
+def domain() -> Domain:
+    from citybrain.core.web.nav import NavItem
+    from citybrain.datahub.api import router as api_router
+    from citybrain.datahub.demo import seed_catalogue
+    from citybrain.datahub.pages import router as page_router
+
+    return Domain(
+        name="datahub",
+        models=("citybrain.datahub.models",),
+        api_router=api_router,
+        page_router=page_router,
+        nav=[
+            NavItem("nav.datahub", "/datahub", scope="datahub:read", order=100),
+            NavItem("nav.datahub_queue", "/datahub/queue", scope="datahub:read", order=110),
+        ],
+        templates_dir=HERE / "templates",
+        locales_dir=HERE / "locales",
+        setup=_setup,
+        demo_step=seed_catalogue,
+    )

@@ -1,0 +1,92 @@
+"""Tables of the data hub's resource catalogue (政务信息资源目录)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from citybrain.core.db.base import Base, IdMixin, TimestampMixin, utcnow
+from citybrain.core.db.types import JSONType, UTCDateTime
+
+
+class Resource(IdMixin, TimestampMixin, Base):
+    """A catalogued resource: its identity, provider and where it stands in the workflow.
+
+    What it *says* (name, schema, sharing...) lives in :class:`ResourceVersion`; every change makes a
+    new version, and ``published_version`` is the one the catalogue shows.
+    """
+
+    __tablename__ = "datahub_resources"
+
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    provider_org_id: Mapped[int] = mapped_column(ForeignKey("core_organisations.id"), index=True)
+    #: draft / in_review / returned / published (of the latest version)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    latest_version: Mapped[int] = mapped_column(Integer)
+    published_version: Mapped[int | None] = mapped_column(Integer)
+    first_published_on: Mapped[date | None] = mapped_column(Date)
+
+    versions: Mapped[list[ResourceVersion]] = relationship(
+        back_populates="resource", order_by="ResourceVersion.version", cascade="all, delete-orphan", lazy="raise"
+    )
+
+
+class ResourceVersion(IdMixin, Base):
+    """One version of a resource's description; never changed once written."""
+
+    __tablename__ = "datahub_resource_versions"
+    __table_args__ = (UniqueConstraint("resource_id", "version"),)
+
+    resource_id: Mapped[int] = mapped_column(ForeignKey("datahub_resources.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    #: base (基础) / theme (主题) / department (部门)
+    classification: Mapped[str] = mapped_column(String(16))
+    #: e.g. ["人口", "户籍"]
+    category_path: Mapped[list[str]] = mapped_column(JSONType)
+    #: table (库表) / api (接口) / file (文件)
+    resource_type: Mapped[str] = mapped_column(String(16))
+    update_cycle: Mapped[str] = mapped_column(String(16))
+    #: unconditional (无条件共享) / conditional (有条件共享) / none (不予共享)
+    sharing: Mapped[str] = mapped_column(String(16))
+    sharing_conditions: Mapped[str | None] = mapped_column(Text)
+    no_sharing_basis: Mapped[str | None] = mapped_column(Text)
+    #: open / conditional / closed
+    open_attribute: Mapped[str] = mapped_column(String(16))
+    tags: Mapped[list[str]] = mapped_column(JSONType)
+    #: Frictionless Table Schema (fields with sensitivity levels, primaryKey)
+    table_schema: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    change_note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    resource: Mapped[Resource] = relationship(back_populates="versions", lazy="joined")
+
+
+class ReviewEvent(IdMixin, Base):
+    """The workflow's history: submitted, approved, returned (with the reason)."""
+
+    __tablename__ = "datahub_review_events"
+    __table_args__ = (Index("ix_datahub_review_events_resource", "resource_id", "at"),)
+
+    resource_id: Mapped[int] = mapped_column(ForeignKey("datahub_resources.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(100))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SearchTerm(Base):
+    """Word-segmented terms of each published resource (jieba for Chinese, words for English)."""
+
+    __tablename__ = "datahub_search_terms"
+
+    resource_id: Mapped[int] = mapped_column(ForeignKey("datahub_resources.id", ondelete="CASCADE"), primary_key=True)
+    term: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)

@@ -1,0 +1,374 @@
+"""The resource catalogue: drafts, versions, the review workflow, search with facets.
+
+A data steward of the provider drafts; every save is a new version. Submitting sends the latest
+version to review; a reviewer of the data bureau approves it (it becomes the published version) or
+returns it with a reason. Published resources are listed to every logged-in organisation; drafts
+only to their provider and the data bureau's reviewers. Services never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from citybrain.core import events
+from citybrain.core.audit import service as audit
+from citybrain.core.auth import service as auth
+from citybrain.core.auth.principal import Principal
+from citybrain.core.db.base import utcnow
+from citybrain.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from citybrain.datahub import search
+from citybrain.datahub.errors import NotBureau, NotProvider, ResourceNotFound, WrongStatus
+from citybrain.datahub.models import Resource, ResourceVersion, ReviewEvent, SearchTerm
+from citybrain.datahub.schemas import ResourceDraft, Status
+
+READ = "datahub:read"
+WRITE = "datahub:write"
+REVIEW = "datahub:review"
+
+SUBJECT = "datahub.resource"
+
+FACETS = ("provider", "classification", "sharing", "resource_type")
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    """A resource with one of its versions (and its provider's name)."""
+
+    resource: Resource
+    version: ResourceVersion
+    provider_name: str
+
+
+def is_bureau(principal: Principal, bureau_org_id: int | None) -> bool:
+    return principal.org_id is not None and principal.org_id == bureau_org_id
+
+
+def bureau_org_id(session: Session, bureau_code: str) -> int | None:
+    try:
+        return auth.get_org_by_code(session, bureau_code).id
+    except NotFound:  # no bureau organisation: nobody reviews
+        return None
+
+
+def _version_row(resource: Resource, number: int, data: ResourceDraft, principal: Principal) -> ResourceVersion:
+    return ResourceVersion(
+        resource_id=resource.id,
+        version=number,
+        name=data.name,
+        name_en=data.name_en,
+        summary=data.summary,
+        classification=data.classification,
+        category_path=list(data.category_path),
+        resource_type=data.resource_type,
+        update_cycle=data.update_cycle,
+        sharing=data.sharing,
+        sharing_conditions=data.sharing_conditions,
+        no_sharing_basis=data.no_sharing_basis,
+        open_attribute=data.open_attribute,
+        tags=list(dict.fromkeys(data.tags)),
+        table_schema=data.table_schema.descriptor() if data.table_schema else None,
+        change_note=data.change_note,
+        created_by=principal.actor_ref(),
+    )
+
+
+def _next_code(session: Session, provider_code: str) -> str:
+    count = session.scalar(select(func.count()).select_from(Resource).where(Resource.code.like(f"{provider_code}/%"))) or 0
+    n = count + 1
+    while session.scalar(select(Resource.id).where(Resource.code == f"{provider_code}/{n:05d}")) is not None:
+        n += 1
+    return f"{provider_code}/{n:05d}"
+
+
+def create_draft(session: Session, principal: Principal, data: ResourceDraft) -> ResourceView:
+    """A new resource of the caller's organisation, as version 1 in draft."""
+    if principal.org_id is None:
+        raise NotProvider()
+    provider = auth.get_org(session, principal.org_id)
+    code = data.code or _next_code(session, provider.code)
+    if session.scalar(select(Resource.id).where(Resource.code == code)) is not None:
+        raise Conflict("datahub.code_taken", code=code)
+    resource = Resource(code=code, provider_org_id=provider.id, status=Status.DRAFT, latest_version=1)
+    session.add(resource)
+    session.flush()
+    version = _version_row(resource, 1, data, principal)
+    session.add(version)
+    session.flush()
+    audit.record(session, principal, "datahub.resource.drafted", subject_type=SUBJECT, subject_id=resource.id, detail={"code": code})
+    return ResourceView(resource, version, provider.name)
+
+
+def _get(session: Session, resource_id: int) -> Resource:
+    resource = session.get(Resource, resource_id)
+    if resource is None:
+        raise ResourceNotFound(id=resource_id)
+    return resource
+
+
+def _require_provider(resource: Resource, principal: Principal) -> None:
+    if resource.provider_org_id != principal.org_id:
+        raise NotProvider()
+
+
+def save_version(session: Session, principal: Principal, resource_id: int, data: ResourceDraft) -> ResourceView:
+    """Save a change as a new version (back in draft). A published version stays published until
+    its successor is approved; a resource under review cannot change."""
+    resource = _get(session, resource_id)
+    _require_provider(resource, principal)
+    if resource.status == Status.IN_REVIEW:
+        raise WrongStatus(status=resource.status)
+    if data.code and data.code != resource.code:
+        raise ValidationFailed("error.validation", errors=[FieldError(("body", "code"), "datahub.code_fixed")])
+    resource.latest_version += 1
+    resource.status = Status.DRAFT
+    version = _version_row(resource, resource.latest_version, data, principal)
+    session.add(version)
+    session.flush()
+    audit.record(
+        session, principal, "datahub.resource.revised", subject_type=SUBJECT, subject_id=resource.id, detail={"version": version.version}
+    )
+    return ResourceView(resource, version, auth.get_org(session, resource.provider_org_id).name)
+
+
+def _event(session: Session, resource: Resource, principal: Principal, action: str, reason: str | None = None) -> None:
+    session.add(
+        ReviewEvent(
+            resource_id=resource.id,
+            version=resource.latest_version,
+            action=action,
+            actor=principal.actor_ref(),
+            actor_name=principal.display_name or principal.name,
+            reason=reason,
+        )
+    )
+
+
+def submit(session: Session, principal: Principal, resource_id: int) -> Resource:
+    """Send the latest version to the data bureau for review."""
+    resource = _get(session, resource_id)
+    _require_provider(resource, principal)
+    if resource.status not in (Status.DRAFT, Status.RETURNED):
+        raise WrongStatus(status=resource.status)
+    resource.status = Status.IN_REVIEW
+    _event(session, resource, principal, "submitted")
+    audit.record(session, principal, "datahub.resource.submitted", subject_type=SUBJECT, subject_id=resource.id)
+    return resource
+
+
+def _require_reviewer(principal: Principal, bureau_id: int | None) -> None:
+    if not is_bureau(principal, bureau_id):
+        raise NotBureau()
+
+
+def approve(session: Session, principal: Principal, resource_id: int, bureau_id: int | None) -> Resource:
+    """Publish the version under review; it replaces the previously published one."""
+    _require_reviewer(principal, bureau_id)
+    resource = _get(session, resource_id)
+    if resource.status != Status.IN_REVIEW:
+        raise WrongStatus(status=resource.status)
+    resource.status = Status.PUBLISHED
+    resource.published_version = resource.latest_version
+    if resource.first_published_on is None:
+        resource.first_published_on = utcnow().date()
+    _event(session, resource, principal, "approved")
+    version = get_version(session, resource, resource.latest_version)
+    _index(session, resource, version)
+    audit.record(
+        session, principal, "datahub.resource.published", subject_type=SUBJECT, subject_id=resource.id, detail={"version": version.version}
+    )
+    events.publish(session, "datahub.resource.published", resource_id=resource.id, version=version.version)
+    return resource
+
+
+def return_for_changes(session: Session, principal: Principal, resource_id: int, reason: str, bureau_id: int | None) -> Resource:
+    """Send the version under review back to its provider with a reason."""
+    _require_reviewer(principal, bureau_id)
+    resource = _get(session, resource_id)
+    if resource.status != Status.IN_REVIEW:
+        raise WrongStatus(status=resource.status)
+    resource.status = Status.RETURNED
+    _event(session, resource, principal, "returned", reason)
+    audit.record(session, principal, "datahub.resource.returned", subject_type=SUBJECT, subject_id=resource.id, detail={"reason": reason})
+    return resource
+
+
+def _index(session: Session, resource: Resource, version: ResourceVersion) -> None:
+    session.execute(delete(SearchTerm).where(SearchTerm.resource_id == resource.id))
+    provider = auth.get_org(session, resource.provider_org_id)
+    fields = (version.table_schema or {}).get("fields", [])
+    words = search.terms(
+        version.name,
+        version.name_en,
+        version.summary,
+        resource.code,
+        provider.name,
+        provider.name_en,
+        " ".join(version.category_path),
+        " ".join(version.tags),
+        " ".join(f"{f.get('name', '')} {f.get('title', '')}" for f in fields),
+    )
+    session.add_all(SearchTerm(resource_id=resource.id, term=w) for w in sorted(words))
+    session.flush()
+
+
+def get_version(session: Session, resource: Resource, number: int) -> ResourceVersion:
+    version = session.scalar(select(ResourceVersion).where(ResourceVersion.resource_id == resource.id, ResourceVersion.version == number))
+    if version is None:
+        raise ResourceNotFound(id=resource.id)
+    return version
+
+
+def can_see_drafts(resource: Resource, principal: Principal, bureau_id: int | None) -> bool:
+    return principal.org_id is not None and (principal.org_id == resource.provider_org_id or principal.org_id == bureau_id)
+
+
+def get_resource(
+    session: Session, principal: Principal, resource_id: int, bureau_id: int | None, *, version: int | None = None
+) -> ResourceView:
+    """The published version for everyone; the latest (or any) version for its provider and the
+    data bureau. A resource never published is not found for others."""
+    resource = _get(session, resource_id)
+    insider = can_see_drafts(resource, principal, bureau_id)
+    if version is None:
+        number = resource.latest_version if insider else resource.published_version
+    elif insider or (resource.published_version is not None and version <= resource.published_version):
+        number = version
+    else:
+        number = None
+    if number is None:
+        raise ResourceNotFound(id=resource_id)
+    return ResourceView(resource, get_version(session, resource, number), auth.get_org(session, resource.provider_org_id).name)
+
+
+def list_versions(session: Session, principal: Principal, resource_id: int, bureau_id: int | None) -> Sequence[ResourceVersion]:
+    resource = _get(session, resource_id)
+    limit = resource.latest_version if can_see_drafts(resource, principal, bureau_id) else resource.published_version
+    if limit is None:
+        raise ResourceNotFound(id=resource_id)
+    return session.scalars(
+        select(ResourceVersion)
+        .where(ResourceVersion.resource_id == resource_id, ResourceVersion.version <= limit)
+        .order_by(ResourceVersion.version.desc())
+    ).all()
+
+
+def review_history(session: Session, principal: Principal, resource_id: int, bureau_id: int | None) -> Sequence[ReviewEvent]:
+    resource = _get(session, resource_id)
+    if not can_see_drafts(resource, principal, bureau_id):
+        raise ResourceNotFound(id=resource_id)
+    return session.scalars(select(ReviewEvent).where(ReviewEvent.resource_id == resource_id).order_by(ReviewEvent.at, ReviewEvent.id)).all()
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    items: list[ResourceView]
+    total: int
+    facets: dict[str, dict[str, int]]
+
+
+def search_published(
+    session: Session,
+    *,
+    q: str | None = None,
+    provider_org_id: int | None = None,
+    classification: str | None = None,
+    sharing: str | None = None,
+    resource_type: str | None = None,
+    open_only: bool = False,
+    offset: int = 0,
+    limit: int = 20,
+) -> SearchResult:
+    """Published resources matching every word of ``q`` and the chosen facets, with facet counts.
+
+    Each facet's counts apply the other facets' filters but not its own, so a user sees how many
+    they would get by switching that facet (as CKAN does).
+    """
+    published = and_(ResourceVersion.resource_id == Resource.id, ResourceVersion.version == Resource.published_version)
+    base = select(Resource.id).join(ResourceVersion, published)
+    words = search.query_terms(q) if q else set()
+    if words:
+        matching = (
+            select(SearchTerm.resource_id)
+            .where(SearchTerm.term.in_(words))
+            .group_by(SearchTerm.resource_id)
+            .having(func.count(func.distinct(SearchTerm.term)) == len(words))
+        )
+        base = base.where(Resource.id.in_(matching))
+    if open_only:
+        base = base.where(ResourceVersion.open_attribute == "open")
+    filters = {
+        "provider": (Resource.provider_org_id, provider_org_id),
+        "classification": (ResourceVersion.classification, classification),
+        "sharing": (ResourceVersion.sharing, sharing),
+        "resource_type": (ResourceVersion.resource_type, resource_type),
+    }
+
+    def filtered(skip: str | None = None) -> Select[tuple[int]]:
+        stmt = base
+        for name, (column, value) in filters.items():
+            if name != skip and value is not None:
+                stmt = stmt.where(column == value)
+        return stmt
+
+    ids = filtered().subquery()
+    total = session.scalar(select(func.count()).select_from(ids)) or 0
+    rows = session.execute(
+        select(Resource, ResourceVersion)
+        .join(ResourceVersion, published)
+        .where(Resource.id.in_(select(ids.c.id)))
+        .order_by(ResourceVersion.name, Resource.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    names = org_names(session, {r.provider_org_id for r, _ in rows})
+    facets: dict[str, dict[str, int]] = {}
+    for name, (column, _) in filters.items():
+        sub = filtered(skip=name).subquery()
+        counts = session.execute(
+            select(column, func.count())
+            .select_from(Resource)
+            .join(ResourceVersion, published)
+            .where(Resource.id.in_(select(sub.c.id)))
+            .group_by(column)
+            .order_by(func.count().desc())
+        ).all()
+        facets[name] = {str(value): int(count) for value, count in counts}
+    return SearchResult([ResourceView(r, v, names.get(r.provider_org_id, "")) for r, v in rows], total, facets)
+
+
+def org_names(session: Session, ids: set[int]) -> dict[int, str]:
+    from citybrain.core.auth.models import Organisation
+
+    if not ids:
+        return {}
+    return dict(session.execute(select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids))).all())
+
+
+def work_queue(session: Session, principal: Principal, bureau_id: int | None) -> list[ResourceView]:
+    """What waits for the caller: for the bureau's reviewers, resources in review; for a provider's
+    stewards, their drafts and returned resources."""
+    if is_bureau(principal, bureau_id) and principal.has(REVIEW):
+        condition = Resource.status == Status.IN_REVIEW
+    else:
+        condition = and_(
+            Resource.provider_org_id == principal.org_id, or_(Resource.status == Status.DRAFT, Resource.status == Status.RETURNED)
+        )
+    latest = and_(ResourceVersion.resource_id == Resource.id, ResourceVersion.version == Resource.latest_version)
+    rows = session.execute(
+        select(Resource, ResourceVersion).join(ResourceVersion, latest).where(condition).order_by(Resource.updated_at)
+    ).all()
+    names = org_names(session, {r.provider_org_id for r, _ in rows})
+    return [ResourceView(r, v, names.get(r.provider_org_id, "")) for r, v in rows]
+
+
+def counts(session: Session) -> dict[str, int]:
+    """Catalogue figures for the operations center: published resources and providers."""
+    published = session.scalar(select(func.count()).select_from(Resource).where(Resource.published_version.is_not(None))) or 0
+    providers = (
+        session.scalar(select(func.count(func.distinct(Resource.provider_org_id))).where(Resource.published_version.is_not(None))) or 0
+    )
+    return {"published_resources": int(published), "providers": int(providers)}
