@@ -222,9 +222,13 @@ def page(context: BrowserContext) -> Page:
 
 
 @pytest.fixture(scope="session")
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the tests save screenshots: docs/screenshots/ when CITYBRAIN_SCREENSHOTS=1 (to refresh
+    the README's pictures), a temporary folder otherwise, so a test run leaves the tree clean."""
+    if os.environ.get("CITYBRAIN_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
 
 
 # --- helpers for the tests ---------------------------------------------------------------------------

@@ -21,11 +21,21 @@ def _setup() -> None:
 
 
 def domain() -> Domain:
-    from citybrain.core.web.nav import NavItem
-    from citybrain.datahub.api import router as api_router
-    from citybrain.datahub.demo import seed_catalogue
-    from citybrain.datahub.pages import router as page_router
+    from fastapi import APIRouter
 
+    from citybrain.core.web.nav import NavItem
+    from citybrain.datahub.api import open_router
+    from citybrain.datahub.api import router as catalogue_router
+    from citybrain.datahub.demo import seed_catalogue
+    from citybrain.datahub.pages import open_router as open_pages
+    from citybrain.datahub.pages import router as catalogue_pages
+
+    api_router = APIRouter()
+    api_router.include_router(catalogue_router)
+    api_router.include_router(open_router)
+    page_router = APIRouter()
+    page_router.include_router(catalogue_pages)
+    page_router.include_router(open_pages)
     return Domain(
         name="datahub",
         models=("citybrain.datahub.models",),
@@ -34,6 +44,7 @@ def domain() -> Domain:
         nav=[
             NavItem("nav.datahub", "/datahub", scope="datahub:read", order=100),
             NavItem("nav.datahub_queue", "/datahub/queue", scope="datahub:read", order=110),
+            NavItem("nav.open_data", "/open", scope=None, order=120),
         ],
         templates_dir=HERE / "templates",
         locales_dir=HERE / "locales",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 from sqlalchemy.orm import Session
 
 from citybrain.core.auth.principal import Principal
-from citybrain.core.web.deps import SessionDep, SettingsDep, require
+from citybrain.core.web.deps import Public, SessionDep, SettingsDep, require
 from citybrain.core.web.params import IdPath, IdQuery, Limit, Offset
 from citybrain.datahub import service
 from citybrain.datahub.schemas import (
@@ -148,3 +148,31 @@ def work_queue(session: SessionDep, settings: SettingsDep, principal: Principal 
     """What waits for the caller: resources in review (data bureau reviewers) or drafts and
     returned resources of the caller's organisation (stewards)."""
     return [to_read(v) for v in service.work_queue(session, principal, _bureau(session, settings))]
+
+
+open_router = APIRouter(prefix="/api/v1/datahub/open", tags=["datahub: open data"])
+
+
+@open_router.get("", dependencies=[Public])
+def open_resources(
+    session: SessionDep, q: Annotated[str | None, Query(max_length=200)] = None, offset: Offset = 0, limit: Limit = 20
+) -> ResourcePage:
+    """Open data: published resources whose open attribute is "open", for anyone, without login."""
+    result = service.search_published(session, q=q, open_only=True, offset=offset, limit=limit)
+    return ResourcePage(items=[to_read(v) for v in result.items], total=result.total, facets=result.facets)
+
+
+@open_router.get(
+    "/catalog.jsonld", dependencies=[Public], response_class=Response, responses={200: {"content": {"application/ld+json": {}}}}
+)
+def dcat_jsonld(session: SessionDep, settings: SettingsDep) -> Response:
+    """The open-data catalogue as DCAT-AP 2.1.1 in JSON-LD."""
+    graph = service.open_catalogue_graph(session, settings.base_url, settings.bureau_org_code)
+    return Response(graph.serialize(format="json-ld"), media_type="application/ld+json")
+
+
+@open_router.get("/catalog.ttl", dependencies=[Public], response_class=Response, responses={200: {"content": {"text/turtle": {}}}})
+def dcat_turtle(session: SessionDep, settings: SettingsDep) -> Response:
+    """The open-data catalogue as DCAT-AP 2.1.1 in Turtle."""
+    graph = service.open_catalogue_graph(session, settings.base_url, settings.bureau_org_code)
+    return Response(graph.serialize(format="turtle"), media_type="text/turtle; charset=utf-8")

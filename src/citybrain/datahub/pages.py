@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from citybrain.core.auth.principal import Principal
-from citybrain.core.web.deps import SessionDep, SettingsDep
+from citybrain.core.web.deps import Public, SessionDep, SettingsDep
 from citybrain.core.web.pages import CsrfChecked, page_requires
 from citybrain.core.web.params import IdPath
 from citybrain.core.web.templating import render
@@ -122,3 +122,22 @@ def return_for_changes(
 ) -> Response:
     service.return_for_changes(session, principal, resource_id, reason.strip(), service.bureau_org_id(session, settings.bureau_org_code))
     return RedirectResponse(f"/datahub/resources/{resource_id}", status_code=303)
+
+
+open_router = APIRouter(prefix="/open")
+
+
+@open_router.get("", response_class=HTMLResponse, dependencies=[Public])
+def open_data(request: Request, session: SessionDep, q: Annotated[str, Query(max_length=200)] = "") -> Response:
+    """Open data, for anyone, without login."""
+    result = service.search_published(session, q=q.strip() or None, open_only=True, limit=500)
+    return render(request, "datahub/open.html", result=result, q=q)
+
+
+@open_router.get("/resources/{resource_id}", response_class=HTMLResponse, dependencies=[Public])
+def open_detail(request: Request, session: SessionDep, resource_id: IdPath) -> Response:
+    view = service.get_open_resource(session, resource_id)
+    schema = view.version.table_schema or {}
+    return render(
+        request, "datahub/open_detail.html", view=view, schema_fields=schema.get("fields", []), primary_key=schema.get("primaryKey", [])
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rdflib import Graph
 from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,7 @@ from citybrain.core.auth import service as auth
 from citybrain.core.auth.principal import Principal
 from citybrain.core.db.base import utcnow
 from citybrain.core.errors import Conflict, FieldError, NotFound, ValidationFailed
-from citybrain.datahub import search
+from citybrain.datahub import dcat, search
 from citybrain.datahub.errors import NotBureau, NotProvider, ResourceNotFound, WrongStatus
 from citybrain.datahub.models import Resource, ResourceVersion, ReviewEvent, SearchTerm
 from citybrain.datahub.schemas import ResourceDraft, Status
@@ -372,3 +373,54 @@ def counts(session: Session) -> dict[str, int]:
         session.scalar(select(func.count(func.distinct(Resource.provider_org_id))).where(Resource.published_version.is_not(None))) or 0
     )
     return {"published_resources": int(published), "providers": int(providers)}
+
+
+def get_open_resource(session: Session, resource_id: int) -> ResourceView:
+    """A published resource whose open attribute is "open" (for anyone, without login)."""
+    resource = _get(session, resource_id)
+    if resource.published_version is None:
+        raise ResourceNotFound(id=resource_id)
+    version = get_version(session, resource, resource.published_version)
+    if version.open_attribute != "open":
+        raise ResourceNotFound(id=resource_id)
+    return ResourceView(resource, version, auth.get_org(session, resource.provider_org_id).name)
+
+
+def open_catalogue_graph(session: Session, base_url: str, bureau_code: str) -> Graph:
+    """The open resources as a DCAT-AP catalogue graph (serialise as JSON-LD or Turtle)."""
+    base = base_url.rstrip("/")
+    views = search_published(session, open_only=True, limit=100_000).items
+    orgs = {o.id: o for o in auth.list_organisations(session, limit=100_000)[0]}
+
+    def publisher(org_id: int) -> dcat.Publisher:
+        org = orgs[org_id]
+        return dcat.Publisher(uri=f"{base}/orgs/{org.code}", name=org.name, name_en=org.name_en)
+
+    bureau = next((o for o in orgs.values() if o.code == bureau_code), None)
+    datasets = [
+        dcat.OpenDataset(
+            uri=f"{base}/open/resources/{v.resource.id}",
+            identifier=v.resource.code,
+            title=v.version.name,
+            title_en=v.version.name_en,
+            description=v.version.summary,
+            keywords=list(v.version.tags),
+            publisher=publisher(v.resource.provider_org_id),
+            issued=v.resource.first_published_on,
+            modified=v.version.created_at,
+            update_cycle=v.version.update_cycle,
+            landing_page=f"{base}/open/resources/{v.resource.id}",
+            distributions=[("资源说明页", f"{base}/open/resources/{v.resource.id}", "text/html")],
+        )
+        for v in views
+    ]
+    return dcat.build_graph(
+        f"{base}/open",
+        "济南市公共数据开放目录",
+        "Jinan open data catalogue",
+        "济南市各部门开放的公共数据资源。",
+        dcat.Publisher(uri=f"{base}/orgs/{bureau.code}", name=bureau.name, name_en=bureau.name_en)
+        if bureau
+        else dcat.Publisher(uri=f"{base}/", name="城市大脑"),
+        datasets,
+    )

@@ -1,0 +1,53 @@
+"""The data catalogue in a real browser: search with facets, review from the queue, open data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import LogIn, nav
+
+pytestmark = pytest.mark.e2e
+
+
+def test_search_the_catalogue_with_a_facet(page: Page, log_in: LogIn, screenshots: Path) -> None:
+    log_in("viewer.jtj")
+    nav(page).get_by_role("link", name="数据目录", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("数据资源目录")
+    page.screenshot(path=screenshots / "catalogue.png", full_page=True)
+
+    page.get_by_label("搜索").fill("户籍人口")
+    page.get_by_role("button", name="搜索").click()
+    expect(page.get_by_role("link", name="户籍人口基本信息")).to_be_visible()
+    expect(page.get_by_role("link", name="空气质量监测小时数据")).to_have_count(0)
+
+    page.goto("/datahub")
+    page.get_by_role("complementary").get_by_role("link", name="主题").click()
+    expect(page.get_by_role("link", name="空气质量监测小时数据")).to_be_visible()
+    expect(page.get_by_role("link", name="户籍人口基本信息")).to_have_count(0)
+
+
+def test_a_reviewer_publishes_from_the_queue(page: Page, log_in: LogIn, screenshots: Path) -> None:
+    log_in("reviewer.dsjj")
+    nav(page).get_by_role("link", name="待办", exact=True).click()
+    page.get_by_role("link", name="医疗机构名录").click()
+    expect(page.get_by_text("审核中")).to_be_visible()
+    page.screenshot(path=screenshots / "resource-review.png", full_page=True)
+
+    page.get_by_role("button", name="审核通过并发布").click()
+
+    expect(page.locator(".tag.status-published").first).to_be_visible()
+    expect(page.get_by_text("审核通过 · 大数据局审核员").or_(page.get_by_text("审核通过"))).to_be_visible()
+    page.goto("/datahub?q=医疗机构")
+    expect(page.get_by_role("link", name="医疗机构名录")).to_be_visible()
+
+
+def test_open_data_needs_no_login(page: Page) -> None:
+    page.goto("/open")
+    expect(page.get_by_role("heading", level=1)).to_have_text("公共数据开放")
+    expect(page.get_by_role("link", name="公交线路与站点")).to_be_visible()
+    expect(page.get_by_role("link", name="户籍人口基本信息")).to_have_count(0)
+    page.get_by_role("link", name="公交线路与站点").click()
+    expect(page.get_by_role("cell", name="站点名称", exact=True)).to_be_visible()
