@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from citybrain.core.db.base import Base
+from citybrain.core.db.migrations import include_name
 from citybrain.core.db.session import create_engine_for
 from citybrain.domains import load_models
 
@@ -33,6 +34,7 @@ def _run(connection: object) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

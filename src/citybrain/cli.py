@@ -295,11 +295,13 @@ def audit_verify() -> None:
 def _add_domain_commands() -> None:
     for domain in installed():
         if domain.cli is not None:
-            app.add_typer(domain.cli, name=domain.name)
+            app.add_typer(domain.cli, name=domain.cli.info.name or domain.name)
+
+
+_add_domain_commands()
 
 
 def main() -> None:
-    _add_domain_commands()
     try:
         app()
     except CitybrainError as exc:  # pragma: no cover - commands catch their own

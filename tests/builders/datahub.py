@@ -89,3 +89,26 @@ def publish(client: TestClient, actors: Actors, draft: dict[str, Any]) -> int:
     assert client.post(f"/api/v1/datahub/resources/{rid}/submit", headers=actors.steward).status_code == 200
     assert client.post(f"/api/v1/datahub/resources/{rid}/approve", headers=actors.reviewer).status_code == 200
     return rid
+
+
+def resident_id(n: int, code: str = "370102", born: str = "19900101") -> str:
+    """A valid resident ID number (stdnum computes the check character)."""
+    from stdnum.cn import ric
+
+    body = f"{code}{born}{n % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def person_csv(rows: list[tuple[str, str, str]]) -> bytes:
+    """A CSV of (id_number, name, district) rows with the person draft's header."""
+    lines = ["id_number,name,district", *(",".join(r) for r in rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def import_file(client: TestClient, actors: Actors, rid: int, content: bytes, name: str = "people.csv", mode: str = "upsert") -> Any:
+    return client.post(
+        f"/api/v1/datahub/resources/{rid}/imports",
+        files={"file": (name, content, "application/octet-stream")},
+        data={"mode": mode},
+        headers=actors.steward,
+    )

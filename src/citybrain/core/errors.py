@@ -35,11 +35,14 @@ class CitybrainError(Exception):
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
         keep_changes: bool = False,
+        extensions: dict[str, Any] | None = None,
         **params: Any,
     ) -> None:
         self.key = key or self.default_key
         #: commit the request's work before failing (a failed login must still be counted)
         self.keep_changes = keep_changes
+        #: extra members of the problem document (RFC 9457 extensions), e.g. an import's summary
+        self.extensions = extensions or {}
         self.params = params
         self.errors = errors or []
         self.headers = headers or {}

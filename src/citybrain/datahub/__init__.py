@@ -26,6 +26,7 @@ def domain() -> Domain:
     from citybrain.core.web.nav import NavItem
     from citybrain.datahub.api import open_router
     from citybrain.datahub.api import router as catalogue_router
+    from citybrain.datahub.cli import app as cli
     from citybrain.datahub.demo import seed_catalogue
     from citybrain.datahub.pages import open_router as open_pages
     from citybrain.datahub.pages import router as catalogue_pages
@@ -49,5 +50,6 @@ def domain() -> Domain:
         templates_dir=HERE / "templates",
         locales_dir=HERE / "locales",
         setup=_setup,
+        cli=cli,
         demo_step=seed_catalogue,
     )

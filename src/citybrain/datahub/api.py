@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Form, Query, Request, Response, UploadFile, status
+from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
 from citybrain.core.auth.principal import Principal
+from citybrain.core.files import service as files_service
+from citybrain.core.i18n import translate
 from citybrain.core.web.deps import Public, SessionDep, SettingsDep, require
 from citybrain.core.web.params import IdPath, IdQuery, Limit, Offset
-from citybrain.datahub import service
+from citybrain.datahub import imports, service
+from citybrain.datahub.errors import ImportRejected, ResourceNotFound
+from citybrain.datahub.models import DataImport
 from citybrain.datahub.schemas import (
     Classification,
+    ImportProblem,
+    ImportRead,
     ResourceDraft,
     ResourcePage,
     ResourceRead,
@@ -141,6 +151,110 @@ def return_for_changes(
     bureau = _bureau(session, settings)
     service.return_for_changes(session, principal, resource_id, data.reason, bureau)
     return to_read(service.get_resource(session, principal, resource_id, bureau))
+
+
+def import_read(record: DataImport, lang: str) -> ImportRead:
+    problems = [
+        ImportProblem(
+            row=p.get("row"),
+            field=p.get("field"),
+            value=p.get("value"),
+            reason=p["reason"],
+            message=translate(p["reason"], lang, p.get("params") or {}),
+        )
+        for p in record.first_errors
+    ]
+    return ImportRead(
+        id=record.id,
+        resource_id=record.resource_id,
+        version=record.version,
+        filename=record.filename,
+        file_format=record.file_format,
+        mode=record.mode,
+        status=record.status,  # type: ignore[arg-type]
+        rows_read=record.rows_read,
+        rows_rejected=record.rows_rejected,
+        errors_count=record.errors_count,
+        inserted=record.inserted,
+        updated=record.updated,
+        deleted=record.deleted,
+        unchanged=record.unchanged,
+        report_url=f"/api/v1/datahub/imports/{record.id}/report.csv" if record.report_file_id else None,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        problems=problems,
+    )
+
+
+@router.post(
+    "/resources/{resource_id}/imports",
+    status_code=status.HTTP_201_CREATED,
+    responses={422: {"description": "rejected: nothing was written; the body lists the problems and links the full report"}},
+)
+def import_rows(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    resource_id: IdPath,
+    file: UploadFile,
+    mode: Annotated[Literal["upsert", "replace"], Form()] = "upsert",
+    principal: Principal = require(service.WRITE),
+) -> ImportRead:
+    """Import a CSV, XLSX or JSON file into the resource's table, all or nothing.
+
+    ``upsert`` inserts new keys and updates changed rows; ``replace`` also deletes rows whose keys
+    the file does not hold. A file with any invalid row writes nothing and answers 422 with the
+    problems (row, field, value masked when personal, reason) and a link to the full report.
+    """
+    suffix = Path(file.filename or "upload").suffix.lower()
+    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
+        shutil.copyfileobj(file.file, tmp)
+        tmp.flush()
+        record = imports.import_file(
+            session,
+            principal,
+            resource_id,
+            Path(tmp.name),
+            filename=file.filename or f"upload{suffix}",
+            files_root=settings.files_dir,
+            mode=mode,
+        )
+    lang = getattr(request.state, "lang", "zh-CN")
+    body = import_read(record, lang)
+    if record.status == "rejected":
+        raise ImportRejected(body.model_dump(mode="json"))
+    return body
+
+
+@router.get("/resources/{resource_id}/imports")
+def list_imports(
+    session: SessionDep, request: Request, resource_id: IdPath, principal: Principal = require(service.WRITE)
+) -> list[ImportRead]:
+    """The resource's imports, newest first (its provider only)."""
+    lang = getattr(request.state, "lang", "zh-CN")
+    return [import_read(r, lang) for r in service.list_imports(session, principal, resource_id)]
+
+
+@router.get("/imports/{import_id}")
+def get_import(session: SessionDep, request: Request, import_id: IdPath, principal: Principal = require(service.WRITE)) -> ImportRead:
+    return import_read(service.get_import(session, principal, import_id), getattr(request.state, "lang", "zh-CN"))
+
+
+@router.get("/imports/{import_id}/report.csv", response_class=FileResponse, responses={200: {"content": {"text/csv": {}}}})
+def import_report(
+    session: SessionDep, settings: SettingsDep, import_id: IdPath, principal: Principal = require(service.WRITE)
+) -> FileResponse:
+    """Every rejected row of an import as CSV: row, field, value (masked when personal), reason."""
+    record = service.get_import(session, principal, import_id)
+    if record.report_file_id is None:
+        raise ResourceNotFound(id=import_id)
+    stored = files_service.get(session, principal, record.report_file_id)
+    return FileResponse(
+        files_service.blob_path(settings.files_dir, stored.sha256),
+        media_type="text/csv",
+        filename=stored.name,
+        content_disposition_type="attachment",
+    )
 
 
 @router.get("/queue")

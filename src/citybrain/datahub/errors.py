@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from citybrain.core.errors import Conflict, Forbidden, NotFound
+from typing import Any
+
+from citybrain.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 
 class ResourceNotFound(NotFound):
@@ -21,3 +23,12 @@ class NotProvider(Forbidden):
 
 class NotBureau(Forbidden):
     default_key = "datahub.not_bureau"
+
+
+class ImportRejected(ValidationFailed):
+    """A file with invalid rows: nothing was written; the import record and its report are kept."""
+
+    default_key = "datahub.import.rejected"
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        super().__init__(self.default_key, keep_changes=True, extensions={"import": summary}, rows=summary["rows_rejected"])

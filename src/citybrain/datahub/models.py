@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from citybrain.core.db.base import Base, IdMixin, TimestampMixin, utcnow
@@ -28,6 +28,8 @@ class Resource(IdMixin, TimestampMixin, Base):
     latest_version: Mapped[int] = mapped_column(Integer)
     published_version: Mapped[int | None] = mapped_column(Integer)
     first_published_on: Mapped[date | None] = mapped_column(Date)
+    #: the last number of the resource's change sequence (inserts, updates and deletes of its rows)
+    change_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0, server_default="0")
 
     versions: Mapped[list[ResourceVersion]] = relationship(
         back_populates="resource", order_by="ResourceVersion.version", cascade="all, delete-orphan", lazy="raise"
@@ -90,3 +92,49 @@ class SearchTerm(Base):
 
     resource_id: Mapped[int] = mapped_column(ForeignKey("datahub_resources.id", ondelete="CASCADE"), primary_key=True)
     term: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class DataImport(IdMixin, Base):
+    """One import of a file into a resource's table: what happened and the report of rejected rows."""
+
+    __tablename__ = "datahub_imports"
+    __table_args__ = (Index("ix_datahub_imports_resource", "resource_id", "started_at"),)
+
+    resource_id: Mapped[int] = mapped_column(ForeignKey("datahub_resources.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(255))
+    file_format: Mapped[str] = mapped_column(String(8))
+    sha256: Mapped[str] = mapped_column(String(64))
+    #: upsert (rows by key) or replace (rows missing from the file are deleted)
+    mode: Mapped[str] = mapped_column(String(8))
+    #: succeeded / rejected
+    status: Mapped[str] = mapped_column(String(16))
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    errors_count: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    #: the whole report as a CSV in the file store (owned by the provider)
+    report_file_id: Mapped[int | None] = mapped_column(ForeignKey("core_files.id"))
+    #: the first problems, for pages and API answers (the report holds them all)
+    first_errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    file_problem: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Change(Base):
+    """The resource's change sequence: which row (by key) was inserted, updated or deleted, in order."""
+
+    __tablename__ = "datahub_changes"
+
+    resource_id: Mapped[int] = mapped_column(ForeignKey("datahub_resources.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    op: Mapped[str] = mapped_column(String(8))
+    key: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("datahub_imports.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

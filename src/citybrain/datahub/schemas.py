@@ -248,3 +248,34 @@ class ReviewEventRead(BaseModel):
 
 class ReturnRequest(BaseModel):
     reason: Annotated[str, StringConstraints(min_length=2, max_length=2000, strip_whitespace=True)]
+
+
+class ImportProblem(BaseModel):
+    row: int | None
+    field: str | None
+    value: str | None
+    reason: str
+    message: str
+
+
+class ImportRead(BaseModel):
+    """What an import did: rows read, inserted, updated, deleted, and the problems found."""
+
+    id: int
+    resource_id: int
+    version: int
+    filename: str
+    file_format: str
+    mode: str
+    status: Literal["succeeded", "rejected", "running"]
+    rows_read: int
+    rows_rejected: int
+    errors_count: int
+    inserted: int
+    updated: int
+    deleted: int
+    unchanged: int
+    report_url: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    problems: list[ImportProblem]

@@ -23,7 +23,7 @@ from citybrain.core.db.base import utcnow
 from citybrain.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from citybrain.datahub import dcat, search
 from citybrain.datahub.errors import NotBureau, NotProvider, ResourceNotFound, WrongStatus
-from citybrain.datahub.models import Resource, ResourceVersion, ReviewEvent, SearchTerm
+from citybrain.datahub.models import DataImport, Resource, ResourceVersion, ReviewEvent, SearchTerm
 from citybrain.datahub.schemas import ResourceDraft, Status
 
 READ = "datahub:read"
@@ -424,3 +424,19 @@ def open_catalogue_graph(session: Session, base_url: str, bureau_code: str) -> G
         else dcat.Publisher(uri=f"{base}/", name="城市大脑"),
         datasets,
     )
+
+
+def list_imports(session: Session, principal: Principal, resource_id: int) -> Sequence[DataImport]:
+    resource = _get(session, resource_id)
+    if principal.via != "cli":
+        _require_provider(resource, principal)
+    return session.scalars(select(DataImport).where(DataImport.resource_id == resource_id).order_by(DataImport.id.desc())).all()
+
+
+def get_import(session: Session, principal: Principal, import_id: int) -> DataImport:
+    record = session.get(DataImport, import_id)
+    if record is None:
+        raise ResourceNotFound(id=import_id)
+    if principal.via != "cli":
+        _require_provider(_get(session, record.resource_id), principal)
+    return record

@@ -32,3 +32,9 @@ def head_revisions() -> set[str]:
 
 def current_revisions(connection: Connection) -> set[str]:
     return set(MigrationContext.configure(connection).get_current_heads())
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """What Alembic manages: every table except those domains make at run time, whose names
+    contain a double underscore (e.g. one table per catalogued dataset)."""
+    return not (type_ == "table" and name is not None and "__" in name)

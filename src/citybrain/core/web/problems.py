@@ -63,6 +63,7 @@ def problem(
     params: dict[str, Any] | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> Response:
     lang = language_of(request)
     body: dict[str, Any] = {
@@ -76,6 +77,8 @@ def problem(
     }
     if errors:
         body["errors"] = errors
+    for name, value in (extensions or {}).items():
+        body.setdefault(name, value)
     if _wants_html(request):
         from citybrain.core.web.templating import render_error_page  # a page needs the templates
 
@@ -118,6 +121,7 @@ def install(app: FastAPI) -> None:
             params=exc.params,
             errors=[_render_field_error(e, lang) for e in exc.errors] or None,
             headers=exc.headers or None,
+            extensions=exc.extensions,
         )
 
     @app.exception_handler(RequestValidationError)
