@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from citybrain.core.auth.principal import Principal
+from citybrain.core.errors import CitybrainError, ValidationFailed
+from citybrain.core.i18n import translate
 from citybrain.core.web.deps import Public, SessionDep, SettingsDep
 from citybrain.core.web.pages import CsrfChecked, page_requires
 from citybrain.core.web.params import IdPath
 from citybrain.core.web.templating import render
-from citybrain.datahub import service
-from citybrain.datahub.schemas import Classification, ResourceType, Sharing
+from citybrain.datahub import forms, imports, service
+from citybrain.datahub.schemas import Classification, OpenAttribute, ResourceDraft, ResourceType, Sharing, UpdateCycle
 
 router = APIRouter(prefix="/datahub")
 
@@ -94,8 +99,131 @@ def detail(
         versions=service.list_versions(session, principal, resource_id, bureau),
         reviews=service.review_history(session, principal, resource_id, bureau) if insider else [],
         can_submit=principal.has(service.WRITE) and view.resource.provider_org_id == principal.org_id,
+        imports=service.list_imports(session, principal, resource_id)[:10]
+        if principal.has(service.WRITE) and view.resource.provider_org_id == principal.org_id
+        else [],
         can_review=principal.has(service.REVIEW) and service.is_bureau(principal, bureau),
     )
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+FormFields = Annotated[dict[str, str], Depends(form_fields)]
+
+CHOICES = {
+    "classification": list(Classification),
+    "resource_type": list(ResourceType),
+    "update_cycle": list(UpdateCycle),
+    "sharing": list(Sharing),
+    "open_attribute": list(OpenAttribute),
+}
+
+
+def _edit_page(request: Request, values: dict[str, str], *, resource_id: int | None, error: CitybrainError | None = None) -> Response:
+    lang = getattr(request.state, "lang", "zh-CN")
+    problems = []
+    if error is not None:
+        problems = [f"{'.'.join(str(p) for p in e.loc if p != 'body')}: {translate(e.key, lang, e.params)}" for e in error.errors] or [
+            translate(error.key, lang, error.params)
+        ]
+    return render(
+        request,
+        "datahub/edit.html",
+        status_code=422 if error else 200,
+        values=values,
+        resource_id=resource_id,
+        choices=CHOICES,
+        problems=problems,
+    )
+
+
+@router.get("/new", response_class=HTMLResponse)
+def new_resource(request: Request, _: Principal = page_requires(service.WRITE)) -> Response:
+    defaults = {"classification": "department", "update_cycle": "irregular", "sharing": "unconditional", "open_attribute": "closed"}
+    return _edit_page(request, defaults, resource_id=None)
+
+
+@router.post("/new", response_class=HTMLResponse, dependencies=[CsrfChecked])
+def create_resource(
+    request: Request, session: SessionDep, values: FormFields, principal: Principal = page_requires(service.WRITE)
+) -> Response:
+    try:
+        view = service.create_draft(session, principal, ResourceDraft.model_validate(forms.draft_from_form(values)))
+    except ValidationFailed as exc:
+        return _edit_page(request, values, resource_id=None, error=exc)
+    return RedirectResponse(f"/datahub/resources/{view.resource.id}", status_code=303)
+
+
+@router.get("/resources/{resource_id}/edit", response_class=HTMLResponse)
+def edit_resource(
+    request: Request, session: SessionDep, settings: SettingsDep, resource_id: IdPath, principal: Principal = page_requires(service.WRITE)
+) -> Response:
+    view = service.get_resource(session, principal, resource_id, service.bureau_org_id(session, settings.bureau_org_code))
+    v = view.version
+    values = {
+        "name": v.name,
+        "name_en": v.name_en or "",
+        "summary": v.summary,
+        "classification": v.classification,
+        "category_path": "/".join(v.category_path),
+        "resource_type": v.resource_type,
+        "update_cycle": v.update_cycle,
+        "sharing": v.sharing,
+        "sharing_conditions": v.sharing_conditions or "",
+        "no_sharing_basis": v.no_sharing_basis or "",
+        "open_attribute": v.open_attribute,
+        "tags": "，".join(v.tags),
+        "fields": forms.format_fields(v.table_schema),
+    }
+    return _edit_page(request, values, resource_id=resource_id)
+
+
+@router.post("/resources/{resource_id}/edit", response_class=HTMLResponse, dependencies=[CsrfChecked])
+def save_resource(
+    request: Request, session: SessionDep, resource_id: IdPath, values: FormFields, principal: Principal = page_requires(service.WRITE)
+) -> Response:
+    try:
+        service.save_version(session, principal, resource_id, ResourceDraft.model_validate(forms.draft_from_form(values)))
+    except ValidationFailed as exc:
+        return _edit_page(request, values, resource_id=resource_id, error=exc)
+    return RedirectResponse(f"/datahub/resources/{resource_id}", status_code=303)
+
+
+@router.post("/resources/{resource_id}/import", response_class=HTMLResponse, dependencies=[CsrfChecked])
+def import_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    resource_id: IdPath,
+    file: UploadFile,
+    mode: Annotated[str, Form(max_length=8)] = "upsert",
+    principal: Principal = page_requires(service.WRITE),
+) -> Response:
+    suffix = Path(file.filename or "upload").suffix.lower()
+    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
+        shutil.copyfileobj(file.file, tmp)
+        tmp.flush()
+        record = imports.import_file(
+            session,
+            principal,
+            resource_id,
+            Path(tmp.name),
+            filename=file.filename or f"upload{suffix}",
+            files_root=settings.files_dir,
+            mode=mode,
+        )
+    return RedirectResponse(f"/datahub/imports/{record.id}", status_code=303)
+
+
+@router.get("/imports/{import_id}", response_class=HTMLResponse)
+def import_result(
+    request: Request, session: SessionDep, import_id: IdPath, principal: Principal = page_requires(service.WRITE)
+) -> Response:
+    record = service.get_import(session, principal, import_id)
+    return render(request, "datahub/import.html", record=record)
 
 
 @router.post("/resources/{resource_id}/submit", dependencies=[CsrfChecked])
