@@ -83,6 +83,64 @@ class _Writer:
         self.session, self.resource, self.table, self.schema, self.record = session, resource, table, schema, record
         self.key = list(schema.primary_key)
         self.fields = [f.name for f in schema.fields]
+        self.types = {f.name: f.type for f in schema.fields}
+        # Into an empty table every row is an insert (the file's keys are unique, validation saw to
+        # it), so the first load skips the comparison and goes straight to the bulk path.
+        self.empty = session.execute(select(table.c[self.key[0]]).limit(1)).first() is None
+
+    def _bulk_insert(self, frame: pl.DataFrame, first: int) -> None:
+        """Rows and their change records through the driver's bulk path: COPY on PostgreSQL,
+        executemany on SQLite."""
+        dialect = self.session.get_bind().dialect.name
+        now = utcnow()
+        data = frame.select(self.fields).with_columns(pl.int_range(first, first + frame.height, eager=True).alias(tables.SEQ))
+        keys = frame.select(self.key).with_columns(pl.col(c).cast(pl.String) for c in self.key)
+        key_json = keys.select(pl.struct(self.key).struct.json_encode().alias("k"))["k"]
+        changes = pl.DataFrame(
+            {
+                "resource_id": [self.resource.id] * frame.height,
+                "seq": data[tables.SEQ],
+                "op": ["insert"] * frame.height,
+                "key": key_json,
+                "import_id": [self.record.id] * frame.height,
+            }
+        )
+        columns = [*self.fields, tables.SEQ]
+        raw = self.session.connection().connection.dbapi_connection
+        assert raw is not None
+        if dialect == "postgresql":
+            # Polars writes the CSV (in Rust); COPY reads it. Validation turned empty strings into
+            # nulls, and an unquoted empty CSV field is NULL to COPY.
+            utc = [
+                pl.col(c).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
+                for c, t in self.types.items()
+                if t == "datetime"
+            ]
+            body = data.with_columns(utc).write_csv(include_header=False, null_value="").encode()
+            log = changes.with_columns(pl.lit(now.strftime("%Y-%m-%d %H:%M:%S.%f+00")).alias("at")).write_csv(include_header=False).encode()
+            with raw.cursor() as cur:
+                quoted = ", ".join(f'"{c}"' for c in columns)
+                with cur.copy(f'COPY "{self.table.name}" ({quoted}) FROM STDIN WITH (FORMAT csv)') as copy:
+                    copy.write(body)
+                with cur.copy("COPY datahub_changes (resource_id, seq, op, key, import_id, at) FROM STDIN WITH (FORMAT csv)") as copy:
+                    copy.write(log)
+            return
+        data = data.with_columns(
+            [pl.col(c).dt.strftime("%Y-%m-%d") for c, t in self.types.items() if t == "date"]
+            + [pl.col(c).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S.%6f") for c, t in self.types.items() if t == "datetime"]
+        )
+        at = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+        cursor = raw.cursor()
+        try:
+            marks = ", ".join("?" for _ in columns)
+            quoted = ", ".join(f'"{c}"' for c in columns)
+            cursor.executemany(f'INSERT INTO "{self.table.name}" ({quoted}) VALUES ({marks})', data.iter_rows())  # noqa: S608
+            cursor.executemany(
+                "INSERT INTO datahub_changes (resource_id, seq, op, key, import_id, at) VALUES (?, ?, ?, ?, ?, ?)",
+                ((*row, at) for row in changes.iter_rows()),
+            )
+        finally:
+            cursor.close()
 
     def _existing(self, keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], dict[str, Any]]:
         found: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -95,6 +153,11 @@ class _Writer:
         return found
 
     def write(self, frame: pl.DataFrame) -> None:
+        if self.empty:
+            first = _allocate(self.session, self.resource, frame.height)
+            self._bulk_insert(frame, first)
+            self.record.inserted += frame.height
+            return
         rows = frame.select(self.fields).to_dicts()
         existing = self._existing([_key_of(r, self.key) for r in rows])
         inserts, updates = [], []
@@ -214,6 +277,8 @@ def import_file(
             raise ingest.FileProblem("datahub.import.empty")
         if not errors and mode == "replace":
             writer.delete_missing(validator.seen_keys())
+        if not errors:
+            tables.ensure_key_index(session.connection(), table)
         if errors:
             savepoint.rollback()
             record.inserted = record.updated = record.deleted = record.unchanged = 0

@@ -21,6 +21,16 @@ from citybrain.datahub.schemas import SchemaField, Sensitivity, TableSchema
 #: Rows validated and written at a time.
 BATCH_ROWS = 50_000
 
+#: The Polars type of each Table Schema type, after validation.
+DTYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "integer": pl.Int64(),
+    "number": pl.Float64(),
+    "boolean": pl.Boolean(),
+    "date": pl.Date(),
+    "datetime": pl.Datetime("us", "UTC"),
+}
+
 TRUE = {"true", "1", "yes", "y", "是", "t"}
 FALSE = {"false", "0", "no", "n", "否", "f"}
 
@@ -183,7 +193,7 @@ class Validator:
         typed: dict[str, pl.Series] = {}
         for field in self.schema.fields:
             if field.name not in cleaned.columns:
-                typed[field.name] = pl.Series(field.name, [None] * raw.height)
+                typed[field.name] = pl.Series(field.name, [None] * raw.height, dtype=DTYPES[field.type])
                 continue
             text = cleaned[field.name]
             value = cleaned.select(_typed(pl.col(field.name), field)).to_series()

@@ -48,18 +48,33 @@ def data_table(resource_id: int, schema: TableSchema) -> Table:
 
 
 def ensure_table(connection: Connection, resource_id: int, schema: TableSchema) -> Table:
-    """Create the table, or add the columns a newer version of the schema brought."""
+    """Create the table (its key index comes later, from :func:`ensure_key_index`), or add the
+    columns a newer version of the schema brought."""
     table = data_table(resource_id, schema)
     inspector = inspect(connection)
     if not inspector.has_table(table.name):
+        for index in list(table.indexes):
+            table.indexes.discard(index)
         table.create(connection)
-        return table
+        data_table(resource_id, schema)  # the registered Table keeps its index for later use
+        return _registered(resource_id)
     existing = {c["name"] for c in inspector.get_columns(table.name)}
     for column in table.columns:
         if column.name not in existing:
             ddl = CreateColumn(column).compile(dialect=connection.dialect)
             connection.execute(text(f"ALTER TABLE {connection.dialect.identifier_preparer.quote(table.name)} ADD COLUMN {ddl}"))
     return table
+
+
+def _registered(resource_id: int) -> Table:
+    return _metadata.tables[table_name(resource_id)]
+
+
+def ensure_key_index(connection: Connection, table: Table) -> None:
+    """The unique index on the key fields. A new table gets it after its first load, which is
+    several times faster than maintaining it row by row."""
+    for index in table.indexes:
+        index.create(connection, checkfirst=True)
 
 
 def is_dynamic(name: str) -> bool:

@@ -151,3 +151,36 @@ def test_only_the_provider_imports(client: TestClient, session: Session, resourc
         headers=actors.other,  # type: ignore[attr-defined]
     )
     assert response.status_code == 403
+
+
+def test_every_type_round_trips_through_the_bulk_path_and_the_update_path(client: TestClient, session: Session) -> None:
+    from datetime import UTC, date, datetime
+
+    from citybrain.datahub import tables
+    from citybrain.datahub.schemas import TableSchema
+
+    actors = make_actors(client, session)
+    schema = {
+        "fields": [
+            {"name": "station", "title": "站点", "sensitivity": "public", "required": True},
+            {"name": "observed_at", "title": "时间", "type": "datetime", "sensitivity": "public"},
+            {"name": "day", "title": "日期", "type": "date", "sensitivity": "public"},
+            {"name": "aqi", "title": "AQI", "type": "integer", "sensitivity": "public"},
+            {"name": "pm25", "title": "PM2.5", "type": "number", "sensitivity": "public"},
+            {"name": "ok", "title": "有效", "type": "boolean", "sensitivity": "public"},
+        ],
+        "primary_key": ["station"],
+    }
+    rid = client.post("/api/v1/datahub/resources", json=person_draft(table_schema=schema), headers=actors.steward).json()["id"]
+    header = b"station,observed_at,day,aqi,pm25,ok\n"
+
+    first = import_file(client, actors, rid, header + b"S1,2026-11-25 08:00:00,2026-11-25,57,12.5,true\nS2,,,,,\n")
+    second = import_file(client, actors, rid, header + b"S1,2026-11-25 09:00:00,2026-11-25,60,13.0,\xe5\x90\xa6\nS2,,,,,\n")
+
+    assert (first.json()["inserted"], second.json()["updated"], second.json()["unchanged"]) == (2, 1, 1)
+    table = tables.data_table(rid, TableSchema.from_descriptor(schema))
+    rows = {r.station: r for r in session.execute(select(table))}
+    assert rows["S1"].observed_at == datetime(2026, 11, 25, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
+    assert rows["S1"].day == date(2026, 11, 25)
+    assert (rows["S1"].aqi, rows["S1"].pm25, rows["S1"].ok) == (60, 13.0, False)
+    assert (rows["S2"].observed_at, rows["S2"].aqi, rows["S2"].ok) == (None, None, None)
