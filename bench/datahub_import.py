@@ -172,9 +172,17 @@ def step_raw(url: str, csv_path: str, work: str) -> dict[str, float]:
     return {"rows": rows, "seconds": elapsed}
 
 
+def _peak_mb() -> float:
+    """This process's peak resident memory (VmHWM; ru_maxrss would carry the parent's over exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _child(step: str, url: str, csv_path: str, work: str) -> None:
     result = {"validated": step_validated, "raw": step_raw}[step](url, csv_path, work)
-    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_mb"] = _peak_mb()
     print(json.dumps(result))
 
 
