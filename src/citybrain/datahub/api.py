@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Query, Request, Response, UploadFile, status
@@ -206,19 +203,7 @@ def import_rows(
     the file does not hold. A file with any invalid row writes nothing and answers 422 with the
     problems (row, field, value masked when personal, reason) and a link to the full report.
     """
-    suffix = Path(file.filename or "upload").suffix.lower()
-    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
-        shutil.copyfileobj(file.file, tmp)
-        tmp.flush()
-        record = imports.import_file(
-            session,
-            principal,
-            resource_id,
-            Path(tmp.name),
-            filename=file.filename or f"upload{suffix}",
-            files_root=settings.files_dir,
-            mode=mode,
-        )
+    record = imports.import_upload(session, principal, resource_id, file.file, file.filename, files_root=settings.files_dir, mode=mode)
     lang = getattr(request.state, "lang", "zh-CN")
     body = import_read(record, lang)
     if record.status == "rejected":

@@ -13,9 +13,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 from sqlalchemy import Table, and_, bindparam, delete, insert, select, tuple_, update
@@ -315,6 +317,25 @@ def import_file(
     session.flush()
     _audit(session, principal, resource, record)
     return record
+
+
+def import_upload(
+    session: Session,
+    principal: Principal,
+    resource_id: int,
+    stream: BinaryIO,
+    filename: str | None,
+    *,
+    files_root: Path,
+    mode: str = "upsert",
+) -> DataImport:
+    """:func:`import_file` for an uploaded stream: spooled to a temporary file (the format comes
+    from the file name's extension), imported, and removed."""
+    name = filename or "upload"
+    with tempfile.NamedTemporaryFile(suffix=Path(name).suffix.lower()) as tmp:
+        shutil.copyfileobj(stream, tmp)
+        tmp.flush()
+        return import_file(session, principal, resource_id, Path(tmp.name), filename=name, files_root=files_root, mode=mode)
 
 
 def _owner(principal: Principal, resource: Resource) -> Principal:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
@@ -14,8 +11,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from citybrain.core.auth.principal import Principal
 from citybrain.core.errors import CitybrainError, ValidationFailed
 from citybrain.core.i18n import translate
-from citybrain.core.web.deps import Public, SessionDep, SettingsDep
-from citybrain.core.web.pages import CsrfChecked, page_requires
+from citybrain.core.web.deps import Public, SessionDep, SettingsDep, require
+from citybrain.core.web.pages import CsrfChecked
 from citybrain.core.web.params import IdPath
 from citybrain.core.web.templating import render
 from citybrain.datahub import forms, imports, service
@@ -44,7 +41,7 @@ def catalogue(
     sharing: Annotated[str, Query(max_length=16)] = "",
     resource_type: Annotated[str, Query(max_length=16)] = "",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-    _: Principal = page_requires(service.READ),
+    _: Principal = require(service.READ),
 ) -> Response:
     provider_id = int(provider) if provider.isdigit() else None
     size = 20
@@ -72,7 +69,7 @@ def catalogue(
 
 
 @router.get("/queue", response_class=HTMLResponse)
-def queue(request: Request, session: SessionDep, settings: SettingsDep, principal: Principal = page_requires(service.READ)) -> Response:
+def queue(request: Request, session: SessionDep, settings: SettingsDep, principal: Principal = require(service.READ)) -> Response:
     bureau = service.bureau_org_id(session, settings.bureau_org_code)
     reviewing = service.is_bureau(principal, bureau) and principal.has(service.REVIEW)
     return render(request, "datahub/queue.html", items=service.work_queue(session, principal, bureau), reviewing=reviewing)
@@ -85,7 +82,7 @@ def detail(
     settings: SettingsDep,
     resource_id: IdPath,
     version: Annotated[int | None, Query(ge=1, le=100_000)] = None,
-    principal: Principal = page_requires(service.READ),
+    principal: Principal = require(service.READ),
 ) -> Response:
     bureau = service.bureau_org_id(session, settings.bureau_org_code)
     view = service.get_resource(session, principal, resource_id, bureau, version=version)
@@ -141,15 +138,13 @@ def _edit_page(request: Request, values: dict[str, str], *, resource_id: int | N
 
 
 @router.get("/new", response_class=HTMLResponse)
-def new_resource(request: Request, _: Principal = page_requires(service.WRITE)) -> Response:
+def new_resource(request: Request, _: Principal = require(service.WRITE)) -> Response:
     defaults = {"classification": "department", "update_cycle": "irregular", "sharing": "unconditional", "open_attribute": "closed"}
     return _edit_page(request, defaults, resource_id=None)
 
 
 @router.post("/new", response_class=HTMLResponse, dependencies=[CsrfChecked])
-def create_resource(
-    request: Request, session: SessionDep, values: FormFields, principal: Principal = page_requires(service.WRITE)
-) -> Response:
+def create_resource(request: Request, session: SessionDep, values: FormFields, principal: Principal = require(service.WRITE)) -> Response:
     try:
         view = service.create_draft(session, principal, ResourceDraft.model_validate(forms.draft_from_form(values)))
     except ValidationFailed as exc:
@@ -159,7 +154,7 @@ def create_resource(
 
 @router.get("/resources/{resource_id}/edit", response_class=HTMLResponse)
 def edit_resource(
-    request: Request, session: SessionDep, settings: SettingsDep, resource_id: IdPath, principal: Principal = page_requires(service.WRITE)
+    request: Request, session: SessionDep, settings: SettingsDep, resource_id: IdPath, principal: Principal = require(service.WRITE)
 ) -> Response:
     view = service.get_resource(session, principal, resource_id, service.bureau_org_id(session, settings.bureau_org_code))
     v = view.version
@@ -183,7 +178,7 @@ def edit_resource(
 
 @router.post("/resources/{resource_id}/edit", response_class=HTMLResponse, dependencies=[CsrfChecked])
 def save_resource(
-    request: Request, session: SessionDep, resource_id: IdPath, values: FormFields, principal: Principal = page_requires(service.WRITE)
+    request: Request, session: SessionDep, resource_id: IdPath, values: FormFields, principal: Principal = require(service.WRITE)
 ) -> Response:
     try:
         service.save_version(session, principal, resource_id, ResourceDraft.model_validate(forms.draft_from_form(values)))
@@ -200,42 +195,26 @@ def import_page(
     resource_id: IdPath,
     file: UploadFile,
     mode: Annotated[str, Form(max_length=8)] = "upsert",
-    principal: Principal = page_requires(service.WRITE),
+    principal: Principal = require(service.WRITE),
 ) -> Response:
-    suffix = Path(file.filename or "upload").suffix.lower()
-    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
-        shutil.copyfileobj(file.file, tmp)
-        tmp.flush()
-        record = imports.import_file(
-            session,
-            principal,
-            resource_id,
-            Path(tmp.name),
-            filename=file.filename or f"upload{suffix}",
-            files_root=settings.files_dir,
-            mode=mode,
-        )
+    record = imports.import_upload(session, principal, resource_id, file.file, file.filename, files_root=settings.files_dir, mode=mode)
     return RedirectResponse(f"/datahub/imports/{record.id}", status_code=303)
 
 
 @router.get("/imports/{import_id}", response_class=HTMLResponse)
-def import_result(
-    request: Request, session: SessionDep, import_id: IdPath, principal: Principal = page_requires(service.WRITE)
-) -> Response:
+def import_result(request: Request, session: SessionDep, import_id: IdPath, principal: Principal = require(service.WRITE)) -> Response:
     record = service.get_import(session, principal, import_id)
     return render(request, "datahub/import.html", record=record)
 
 
 @router.post("/resources/{resource_id}/submit", dependencies=[CsrfChecked])
-def submit(session: SessionDep, resource_id: IdPath, principal: Principal = page_requires(service.WRITE)) -> Response:
+def submit(session: SessionDep, resource_id: IdPath, principal: Principal = require(service.WRITE)) -> Response:
     service.submit(session, principal, resource_id)
     return RedirectResponse(f"/datahub/resources/{resource_id}", status_code=303)
 
 
 @router.post("/resources/{resource_id}/approve", dependencies=[CsrfChecked])
-def approve(
-    session: SessionDep, settings: SettingsDep, resource_id: IdPath, principal: Principal = page_requires(service.REVIEW)
-) -> Response:
+def approve(session: SessionDep, settings: SettingsDep, resource_id: IdPath, principal: Principal = require(service.REVIEW)) -> Response:
     service.approve(session, principal, resource_id, service.bureau_org_id(session, settings.bureau_org_code))
     return RedirectResponse(f"/datahub/resources/{resource_id}", status_code=303)
 
@@ -246,7 +225,7 @@ def return_for_changes(
     settings: SettingsDep,
     resource_id: IdPath,
     reason: Annotated[str, Form(min_length=2, max_length=2000)],
-    principal: Principal = page_requires(service.REVIEW),
+    principal: Principal = require(service.REVIEW),
 ) -> Response:
     service.return_for_changes(session, principal, resource_id, reason.strip(), service.bureau_org_id(session, settings.bureau_org_code))
     return RedirectResponse(f"/datahub/resources/{resource_id}", status_code=303)

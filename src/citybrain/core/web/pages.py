@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -15,7 +15,7 @@ from citybrain.core.auth.principal import AUDIT_READ, ORGS_READ, USERS_READ, Pri
 from citybrain.core.errors import Forbidden, Unauthorized
 from citybrain.core.i18n import translate
 from citybrain.core.web import csrf
-from citybrain.core.web.deps import SESSION_COOKIE, PrincipalDep, Public, SessionDep, SettingsDep
+from citybrain.core.web.deps import SESSION_COOKIE, PrincipalDep, Public, SessionDep, SettingsDep, require
 from citybrain.core.web.templating import render
 
 router = APIRouter()
@@ -35,20 +35,6 @@ async def check_csrf(request: Request, settings: SettingsDep) -> None:
 
 
 CsrfChecked = Depends(check_csrf)
-
-
-def page_requires(scope: str) -> Any:
-    """Like ``require`` for pages: anonymous visitors are sent to the login page."""
-
-    def dependency(principal: PrincipalDep) -> Principal:
-        if not principal.authenticated:
-            raise Unauthorized("auth.login_required")
-        if scope and not principal.has(scope):
-            raise Forbidden("auth.missing_scope", scope=scope)
-        return principal
-
-    dependency.citybrain_requirement = scope  # type: ignore[attr-defined]
-    return Depends(dependency)
 
 
 def _safe_next(target: str | None) -> str:
@@ -127,7 +113,7 @@ def orgs_page(
     session: SessionDep,
     kind: Annotated[str, Query(max_length=32)] = "",
     q: Annotated[str, Query(max_length=100)] = "",
-    _: Principal = page_requires(ORGS_READ),
+    _: Principal = require(ORGS_READ),
 ) -> Response:
     # The filter form sends kind= for "all kinds"; an unknown kind filters nothing rather than erring.
     chosen = OrgKind(kind) if kind in OrgKind._value2member_map_ else None
@@ -136,13 +122,13 @@ def orgs_page(
 
 
 @router.get("/users", response_class=HTMLResponse)
-def users_page(request: Request, session: SessionDep, principal: Principal = page_requires(USERS_READ)) -> Response:
+def users_page(request: Request, session: SessionDep, principal: Principal = require(USERS_READ)) -> Response:
     rows, total = auth.list_users(session, principal, limit=500)
     return render(request, "users.html", users=rows, total=total)
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, session: SessionDep, verify: bool = False, _: Principal = page_requires(AUDIT_READ)) -> Response:
+def audit_page(request: Request, session: SessionDep, verify: bool = False, _: Principal = require(AUDIT_READ)) -> Response:
     """The latest entries; ``?verify=true`` also walks the chain (it only reads, so it is a GET)."""
     result = audit.verify(session) if verify else None
     rows, total = audit.list_entries(session, limit=100)
