@@ -16,15 +16,16 @@ def _setup() -> None:
 
     for role in (Role.VIEWER, Role.OPERATOR, Role.REVIEWER, Role.DATA_STEWARD):
         register_role_scopes(role, {service.READ})
-    register_role_scopes(Role.DATA_STEWARD, {service.WRITE})
-    register_role_scopes(Role.REVIEWER, {service.REVIEW})
+    register_role_scopes(Role.DATA_STEWARD, {service.WRITE, service.APPLY, service.DECIDE, service.CALL})
+    register_role_scopes(Role.REVIEWER, {service.REVIEW, service.DECIDE})
+    register_role_scopes(Role.OPERATOR, {service.CALL})
 
 
 def domain() -> Domain:
     from fastapi import APIRouter
 
     from citybrain.core.web.nav import NavItem
-    from citybrain.datahub.api import open_router
+    from citybrain.datahub.api import open_router, services_router
     from citybrain.datahub.api import router as catalogue_router
     from citybrain.datahub.cli import app as cli
     from citybrain.datahub.demo import seed_catalogue
@@ -34,6 +35,7 @@ def domain() -> Domain:
     api_router = APIRouter()
     api_router.include_router(catalogue_router)
     api_router.include_router(open_router)
+    api_router.include_router(services_router)
     page_router = APIRouter()
     page_router.include_router(catalogue_pages)
     page_router.include_router(open_pages)

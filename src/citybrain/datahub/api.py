@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Form, Path, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
-from citybrain.core.auth.principal import Principal
+from citybrain.core.auth.principal import AUDIT_READ, Principal
+from citybrain.core.errors import FieldError, ValidationFailed
 from citybrain.core.files import service as files_service
 from citybrain.core.i18n import translate
 from citybrain.core.web.deps import Public, SessionDep, SettingsDep, require
 from citybrain.core.web.params import IdPath, IdQuery, Limit, Offset
-from citybrain.datahub import imports, service
+from citybrain.datahub import dataservices, imports, service
 from citybrain.datahub.errors import ImportRejected, ResourceNotFound
-from citybrain.datahub.models import DataImport
+from citybrain.datahub.models import AccessApplication, DataImport
 from citybrain.datahub.schemas import (
+    ApplicationCreate,
+    ApplicationRead,
+    ApprovalRequest,
+    CallRead,
     Classification,
     ImportProblem,
     ImportRead,
@@ -27,11 +32,19 @@ from citybrain.datahub.schemas import (
     ResourceVersionRead,
     ReturnRequest,
     ReviewEventRead,
+    ServiceCreate,
+    ServiceRead,
     Sharing,
+    TrailRead,
+    UsageRead,
+    VerifyRead,
+    VerifyRequest,
 )
 from citybrain.settings import Settings
 
 router = APIRouter(prefix="/api/v1/datahub", tags=["datahub: catalogue"])
+
+ServiceCode = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{2,79}$")]
 
 
 def _bureau(session: Session, settings: Settings) -> int | None:
@@ -275,3 +288,135 @@ def dcat_turtle(session: SessionDep, settings: SettingsDep) -> Response:
     """The open-data catalogue as DCAT-AP 2.1.1 in Turtle."""
     graph = service.open_catalogue_graph(session, settings.base_url, settings.bureau_org_code)
     return Response(graph.serialize(format="turtle"), media_type="text/turtle; charset=utf-8")
+
+
+services_router = APIRouter(prefix="/api/v1/datahub", tags=["datahub: data services"])
+
+
+@services_router.post("/resources/{resource_id}/services", status_code=status.HTTP_201_CREATED)
+def create_service(
+    session: SessionDep, resource_id: IdPath, data: ServiceCreate, principal: Principal = require(service.WRITE)
+) -> ServiceRead:
+    """Publish a key lookup, filtered query or yes/no verification over a published table resource."""
+    row = dataservices.create_service(
+        session, principal, resource_id, code=data.code, name=data.name, kind=data.kind, match_fields=list(data.match_fields)
+    )
+    return ServiceRead.model_validate(row)
+
+
+@services_router.get("/services")
+def list_services(session: SessionDep, _: Principal = require(service.READ)) -> list[ServiceRead]:
+    return [ServiceRead.model_validate(s) for s in dataservices.list_services(session)]
+
+
+@services_router.post("/services/{code}/applications", status_code=status.HTTP_201_CREATED)
+def apply(
+    session: SessionDep, settings: SettingsDep, code: ServiceCode, data: ApplicationCreate, principal: Principal = require(service.APPLY)
+) -> ApplicationRead:
+    """Apply to use a service: the fields, which personal ones unmasked, the purpose and scenario."""
+    row = dataservices.apply(
+        session,
+        principal,
+        code,
+        fields=list(data.fields),
+        clear_fields=list(data.clear_fields),
+        purpose=data.purpose,
+        scenario=data.scenario,
+        bureau_id=_bureau(session, settings),
+    )
+    return ApplicationRead.model_validate(row)
+
+
+@services_router.get("/applications")
+def list_applications(session: SessionDep, principal: Principal = require(service.READ)) -> list[ApplicationRead]:
+    """Applications the caller's organisation made or has to decide."""
+    return [ApplicationRead.model_validate(a) for a in dataservices.applications_for(session, principal)]
+
+
+@services_router.post("/applications/{application_id}/approve")
+def approve_application(
+    session: SessionDep, application_id: IdPath, data: ApprovalRequest, principal: Principal = require(service.DECIDE)
+) -> ApplicationRead:
+    """Approve (the reviewing organisation: the data bureau or the provider); a grant follows."""
+    grant = dataservices.approve(session, principal, application_id, rate_per_minute=data.rate_per_minute, days=data.days)
+    return ApplicationRead.model_validate(session.get(AccessApplication, grant.application_id))
+
+
+@services_router.post("/applications/{application_id}/reject")
+def reject_application(
+    session: SessionDep, application_id: IdPath, data: ReturnRequest, principal: Principal = require(service.DECIDE)
+) -> ApplicationRead:
+    return ApplicationRead.model_validate(dataservices.reject(session, principal, application_id, data.reason))
+
+
+@services_router.get("/services/{code}/lookup")
+def lookup(
+    session: SessionDep,
+    settings: SettingsDep,
+    code: ServiceCode,
+    key: Annotated[str, Query(min_length=1, max_length=200)],
+    fields: Annotated[str | None, Query(max_length=2000, description="comma-separated; default: every granted field")] = None,
+    principal: Principal = require(service.CALL),
+) -> CallRead:
+    """Look one row up by its key, with the granted fields (personal ones masked unless granted)."""
+    result = dataservices.call(session, principal, code, secret=settings.resolved_secret_key(), fields=_fields(fields), key=key)
+    return CallRead(rows=result.rows, masked=result.masked or [])
+
+
+@services_router.get("/services/{code}/query")
+def query(
+    session: SessionDep,
+    settings: SettingsDep,
+    code: ServiceCode,
+    where: Annotated[list[str] | None, Query(max_length=10, description="field:value, repeatable")] = None,
+    fields: Annotated[str | None, Query(max_length=2000)] = None,
+    offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=dataservices.MAX_QUERY_ROWS)] = 20,
+    principal: Principal = require(service.CALL),
+) -> CallRead:
+    """Rows matching every ``where`` (field:value), a page at a time."""
+    filters = {}
+    for item in where or []:
+        name, sep, value = item.partition(":")
+        if not sep:
+            raise ValidationFailed(
+                "error.validation", errors=[FieldError(("query", "where"), "datahub.service.bad_where", {"where": item})]
+            )
+        filters[name] = value
+    result = dataservices.call(
+        session, principal, code, secret=settings.resolved_secret_key(), fields=_fields(fields), filters=filters, limit=limit, offset=offset
+    )
+    return CallRead(rows=result.rows, masked=result.masked or [])
+
+
+@services_router.post("/services/{code}/verify")
+def verify(
+    session: SessionDep, settings: SettingsDep, code: ServiceCode, data: VerifyRequest, principal: Principal = require(service.CALL)
+) -> VerifyRead:
+    """Yes or no: does a row with these values exist? Reveals nothing else."""
+    result = dataservices.call(session, principal, code, secret=settings.resolved_secret_key(), values=dict(data.values))
+    return VerifyRead(match=bool(result.match))
+
+
+@services_router.get("/access-trail")
+def access_trail(
+    session: SessionDep,
+    settings: SettingsDep,
+    id_number: Annotated[str, Query(min_length=15, max_length=18)],
+    _: Principal = require(AUDIT_READ),
+) -> list[TrailRead]:
+    """Which organisation read a person's data, when, through which service and why."""
+    return [TrailRead(**vars(e)) for e in dataservices.access_trail(session, settings.resolved_secret_key(), id_number)]
+
+
+@services_router.get("/usage")
+def usage(session: SessionDep, settings: SettingsDep, principal: Principal = require(service.READ)) -> list[UsageRead]:
+    """Calls, rows and refusals per service, consumer and day."""
+    return [
+        UsageRead(service=s.code, consumer_org_id=u.consumer_org_id, day=u.day, calls=u.calls, rows=u.rows, refused=u.refused)
+        for u, s in dataservices.usage(session, principal, _bureau(session, settings))
+    ]
+
+
+def _fields(text: str | None) -> list[str] | None:
+    return [f.strip() for f in text.split(",") if f.strip()] if text else None

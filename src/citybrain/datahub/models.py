@@ -138,3 +138,74 @@ class Change(Base):
     key: Mapped[dict[str, Any]] = mapped_column(JSONType)
     import_id: Mapped[int | None] = mapped_column(ForeignKey("datahub_imports.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DataService(IdMixin, TimestampMixin, Base):
+    """A service a provider publishes over a resource: key lookup, filtered query or yes/no check."""
+
+    __tablename__ = "datahub_services"
+
+    code: Mapped[str] = mapped_column(String(80), unique=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("datahub_resources.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: lookup / query / verify
+    kind: Mapped[str] = mapped_column(String(8))
+    #: verify: the fields whose values the caller's must equal
+    match_fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class AccessApplication(IdMixin, Base):
+    """A consumer organisation asks to use a service: which fields, for what purpose, in which scenario."""
+
+    __tablename__ = "datahub_applications"
+    __table_args__ = (Index("ix_datahub_applications_status", "status", "reviewer_org_id"),)
+
+    service_id: Mapped[int] = mapped_column(ForeignKey("datahub_services.id", ondelete="CASCADE"), index=True)
+    consumer_org_id: Mapped[int] = mapped_column(ForeignKey("core_organisations.id"), index=True)
+    fields: Mapped[list[str]] = mapped_column(JSONType)
+    clear_fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    purpose: Mapped[str] = mapped_column(Text)
+    scenario: Mapped[str] = mapped_column(Text)
+    #: who decides: the data bureau for unconditional resources, the provider for conditional ones
+    reviewer_org_id: Mapped[int] = mapped_column(ForeignKey("core_organisations.id"))
+    #: pending / approved / rejected
+    status: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str | None] = mapped_column(Text)
+    applied_by: Mapped[str] = mapped_column(String(100))
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ServiceGrant(IdMixin, Base):
+    """What an approved application allows: fields (personal ones masked unless in ``clear_fields``),
+    the purpose every call is audited with, a rate limit and an expiry."""
+
+    __tablename__ = "datahub_grants"
+    __table_args__ = (Index("ix_datahub_grants_lookup", "service_id", "consumer_org_id"),)
+
+    application_id: Mapped[int] = mapped_column(ForeignKey("datahub_applications.id", ondelete="CASCADE"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("datahub_services.id", ondelete="CASCADE"))
+    consumer_org_id: Mapped[int] = mapped_column(ForeignKey("core_organisations.id"))
+    fields: Mapped[list[str]] = mapped_column(JSONType)
+    clear_fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    purpose: Mapped[str] = mapped_column(Text)
+    rate_per_minute: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ServiceUsage(Base):
+    """Metering: calls, rows returned and refused calls per service, consumer and day (UTC)."""
+
+    __tablename__ = "datahub_usage"
+
+    service_id: Mapped[int] = mapped_column(ForeignKey("datahub_services.id", ondelete="CASCADE"), primary_key=True)
+    consumer_org_id: Mapped[int] = mapped_column(ForeignKey("core_organisations.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    rows: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    refused: Mapped[int] = mapped_column(Integer, default=0)

@@ -279,3 +279,81 @@ class ImportRead(BaseModel):
     started_at: datetime
     finished_at: datetime | None
     problems: list[ImportProblem]
+
+
+class ServiceCreate(BaseModel):
+    code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,79}$")]
+    name: Text200
+    kind: Literal["lookup", "query", "verify"]
+    #: verify: the fields the caller's values must equal
+    match_fields: list[Annotated[str, StringConstraints(max_length=63)]] = Field(default_factory=list, max_length=10)
+
+
+class ServiceRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    resource_id: int
+    name: str
+    kind: str
+    match_fields: list[str]
+
+
+class ApplicationCreate(BaseModel):
+    fields: list[Annotated[str, StringConstraints(max_length=63)]] = Field(min_length=1, max_length=200)
+    #: personal fields wanted unmasked (a subset of ``fields``)
+    clear_fields: list[Annotated[str, StringConstraints(max_length=63)]] = Field(default_factory=list, max_length=200)
+    purpose: Annotated[str, StringConstraints(min_length=4, max_length=2000, strip_whitespace=True)]
+    scenario: Annotated[str, StringConstraints(min_length=2, max_length=2000, strip_whitespace=True)]
+
+
+class ApplicationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    service_id: int
+    consumer_org_id: int
+    reviewer_org_id: int
+    fields: list[str]
+    clear_fields: list[str]
+    purpose: str
+    scenario: str
+    status: str
+    reason: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class ApprovalRequest(BaseModel):
+    rate_per_minute: int = Field(60, ge=1, le=100_000)
+    days: int = Field(365, ge=1, le=3650)
+
+
+class VerifyRequest(BaseModel):
+    values: dict[Annotated[str, StringConstraints(max_length=63)], Annotated[str, StringConstraints(max_length=500)]]
+
+
+class CallRead(BaseModel):
+    rows: list[dict[str, Any]]
+    masked: list[str] = Field(default_factory=list)
+
+
+class VerifyRead(BaseModel):
+    match: bool
+
+
+class TrailRead(BaseModel):
+    at: datetime
+    organisation: str
+    service: str
+    purpose: str | None
+    fields: list[str]
+
+
+class UsageRead(BaseModel):
+    service: str
+    consumer_org_id: int
+    day: date
+    calls: int
+    rows: int
+    refused: int

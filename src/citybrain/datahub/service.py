@@ -29,6 +29,9 @@ from citybrain.datahub.schemas import ResourceDraft, Status
 READ = "datahub:read"
 WRITE = "datahub:write"
 REVIEW = "datahub:review"
+APPLY = "datahub:apply"  # ask for a data service
+DECIDE = "datahub:decide"  # decide applications (the data bureau's reviewers, the provider's stewards)
+CALL = "datahub:call"  # call a data service within a grant
 
 SUBJECT = "datahub.resource"
 

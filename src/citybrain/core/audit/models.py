@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from citybrain.core.db.base import Base, utcnow
@@ -14,6 +14,8 @@ from citybrain.core.db.types import JSONType, UTCDateTime
 
 class AuditEntry(Base):
     __tablename__ = "core_audit_log"
+    #: a subject's history (e.g. a person's access trail) is looked up by type and id
+    __table_args__ = (Index("ix_core_audit_log_subject", "subject_type", "subject_id"),)
 
     #: 1, 2, 3, ... with no gaps: a missing number is a removed entry.
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)

@@ -1,0 +1,407 @@
+"""Governed data services (数据服务): what providers publish, what consumers may call, and every call
+checked, masked, metered and audited.
+
+A provider publishes a service over a published table resource: a key lookup, a filtered query, or
+a verification that answers yes/no without revealing data. A consumer organisation applies with
+fields, purpose and scenario; the data bureau decides for unconditionally shared resources, the
+provider for conditionally shared ones, and resources that are not shared (不予共享) cannot be
+applied for. An approved application becomes a grant: fields (personal ones masked unless the grant
+names them in clear), the purpose, a rate limit and an expiry.
+
+Each call is refused outside its grant (fields not granted, over the rate, expired), metered per
+service, consumer and day, and every read of personal data is written to the audit log with the
+grant's purpose and a pseudonym of each person read, in the same transaction, which the request
+commits before the answer leaves. A citizen's access trail finds those entries by the pseudonym.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Table, and_, select, update
+from sqlalchemy.orm import Session
+
+from citybrain.core.audit import service as audit
+from citybrain.core.audit.models import AuditEntry
+from citybrain.core.auth import service as auth
+from citybrain.core.auth.principal import Principal
+from citybrain.core.db.base import utcnow
+from citybrain.core.errors import Conflict, FieldError, Forbidden, NotFound, TooManyRequests, ValidationFailed
+from citybrain.datahub import tables
+from citybrain.datahub.models import AccessApplication, DataService, Resource, ResourceVersion, ServiceGrant, ServiceUsage
+from citybrain.datahub.schemas import Sensitivity, TableSchema
+
+PERSONAL = (Sensitivity.PERSONAL.value, Sensitivity.SENSITIVE_PERSONAL.value)
+PERSON_SUBJECT = "datahub.person"
+MAX_QUERY_ROWS = 100
+
+
+def person_ref(secret: str, id_number: str) -> str:
+    """A pseudonym of a person for the audit log: HMAC-SHA256 of the ID number with the platform key,
+    so the log names no one, yet the person's own trail can be found."""
+    return hmac.new(secret.encode(), f"person:{id_number.strip().upper()}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+# -- publishing ------------------------------------------------------------------------------------
+
+
+def _published(session: Session, resource: Resource) -> tuple[ResourceVersion, TableSchema]:
+    if resource.published_version is None:
+        raise Conflict("datahub.service.unpublished")
+    version = session.scalar(
+        select(ResourceVersion).where(ResourceVersion.resource_id == resource.id, ResourceVersion.version == resource.published_version)
+    )
+    if version is None or not version.table_schema:
+        raise Conflict("datahub.service.no_table")
+    return version, TableSchema.from_descriptor(version.table_schema)
+
+
+def create_service(
+    session: Session, principal: Principal, resource_id: int, *, code: str, name: str, kind: str, match_fields: list[str]
+) -> DataService:
+    """Publish a service over the caller's published table resource."""
+    resource = session.get(Resource, resource_id)
+    if resource is None or resource.provider_org_id != principal.org_id:
+        raise Forbidden("datahub.not_provider")
+    _, schema = _published(session, resource)
+    if kind not in ("lookup", "query", "verify"):
+        raise ValidationFailed("error.validation", errors=[FieldError(("body", "kind"), "datahub.service.bad_kind")])
+    if kind == "lookup" and len(schema.primary_key) != 1:
+        raise ValidationFailed("error.validation", errors=[FieldError(("body", "kind"), "datahub.service.lookup_needs_single_key")])
+    names = {f.name for f in schema.fields}
+    unknown = [f for f in match_fields if f not in names]
+    if unknown or (kind == "verify" and not match_fields):
+        raise ValidationFailed(
+            "error.validation", errors=[FieldError(("body", "match_fields"), "datahub.service.bad_fields", {"fields": ", ".join(unknown)})]
+        )
+    if session.scalar(select(DataService.id).where(DataService.code == code)) is not None:
+        raise Conflict("datahub.code_taken", code=code)
+    row = DataService(code=code, resource_id=resource.id, name=name, kind=kind, match_fields=match_fields, created_by=principal.actor_ref())
+    session.add(row)
+    session.flush()
+    audit.record(session, principal, "datahub.service.created", subject_type="datahub.service", subject_id=row.id, detail={"code": code})
+    return row
+
+
+def get_service(session: Session, code: str) -> DataService:
+    row = session.scalar(select(DataService).where(DataService.code == code, DataService.active.is_(True)))
+    if row is None:
+        raise NotFound("datahub.service.not_found", code=code)
+    return row
+
+
+def list_services(session: Session) -> Sequence[DataService]:
+    return session.scalars(select(DataService).where(DataService.active.is_(True)).order_by(DataService.code)).all()
+
+
+# -- applying and deciding -------------------------------------------------------------------------
+
+
+def apply(
+    session: Session,
+    principal: Principal,
+    code: str,
+    *,
+    fields: list[str],
+    clear_fields: list[str],
+    purpose: str,
+    scenario: str,
+    bureau_id: int | None,
+) -> AccessApplication:
+    """A consumer organisation applies to use a service."""
+    if principal.org_id is None:
+        raise Forbidden("grant.needs_org")
+    service = get_service(session, code)
+    resource = session.get(Resource, service.resource_id)
+    assert resource is not None
+    version, schema = _published(session, resource)
+    if version.sharing == "none":
+        raise ValidationFailed("datahub.service.not_shared")
+    by_name = {f.name: f for f in schema.fields}
+    errors = [
+        FieldError(("body", "fields", i), "datahub.service.unknown_field", {"field": f}) for i, f in enumerate(fields) if f not in by_name
+    ]
+    errors += [
+        FieldError(("body", "clear_fields", i), "datahub.service.clear_not_requested", {"field": f})
+        for i, f in enumerate(clear_fields)
+        if f not in fields
+    ]
+    if errors or not fields:
+        raise ValidationFailed("error.validation", errors=errors or [FieldError(("body", "fields"), "datahub.service.no_fields")])
+    if principal.org_id == resource.provider_org_id:
+        raise ValidationFailed("datahub.service.own_resource")
+    reviewer = bureau_id if version.sharing == "unconditional" else resource.provider_org_id
+    if reviewer is None:
+        raise Conflict("datahub.not_bureau")
+    row = AccessApplication(
+        service_id=service.id,
+        consumer_org_id=principal.org_id,
+        fields=list(dict.fromkeys(fields)),
+        clear_fields=[f for f in dict.fromkeys(clear_fields) if by_name[f].sensitivity.value in PERSONAL],
+        purpose=purpose,
+        scenario=scenario,
+        reviewer_org_id=reviewer,
+        status="pending",
+        applied_by=principal.actor_ref(),
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session, principal, "datahub.application.submitted", subject_type="datahub.application", subject_id=row.id, purpose=purpose
+    )
+    return row
+
+
+def _application_for_reviewer(session: Session, principal: Principal, application_id: int) -> AccessApplication:
+    row = session.get(AccessApplication, application_id)
+    if row is None or row.reviewer_org_id != principal.org_id:
+        raise NotFound("datahub.application.not_found", id=application_id)
+    if row.status != "pending":
+        raise Conflict("datahub.application.decided")
+    return row
+
+
+def approve(session: Session, principal: Principal, application_id: int, *, rate_per_minute: int, days: int) -> ServiceGrant:
+    """Approve: the consumer gets a grant for the fields, purpose, rate and time asked."""
+    row = _application_for_reviewer(session, principal, application_id)
+    row.status, row.decided_by, row.decided_at = "approved", principal.actor_ref(), utcnow()
+    grant = ServiceGrant(
+        application_id=row.id,
+        service_id=row.service_id,
+        consumer_org_id=row.consumer_org_id,
+        fields=list(row.fields),
+        clear_fields=list(row.clear_fields),
+        purpose=row.purpose,
+        rate_per_minute=rate_per_minute,
+        expires_at=utcnow() + timedelta(days=days),
+    )
+    session.add(grant)
+    session.flush()
+    audit.record(
+        session, principal, "datahub.application.approved", subject_type="datahub.application", subject_id=row.id, purpose=row.purpose
+    )
+    return grant
+
+
+def reject(session: Session, principal: Principal, application_id: int, reason: str) -> AccessApplication:
+    row = _application_for_reviewer(session, principal, application_id)
+    row.status, row.reason, row.decided_by, row.decided_at = "rejected", reason, principal.actor_ref(), utcnow()
+    audit.record(
+        session, principal, "datahub.application.rejected", subject_type="datahub.application", subject_id=row.id, detail={"reason": reason}
+    )
+    return row
+
+
+def applications_for(session: Session, principal: Principal) -> Sequence[AccessApplication]:
+    """Applications the caller's organisation made or has to decide, newest first."""
+    return session.scalars(
+        select(AccessApplication)
+        .where((AccessApplication.consumer_org_id == principal.org_id) | (AccessApplication.reviewer_org_id == principal.org_id))
+        .order_by(AccessApplication.id.desc())
+    ).all()
+
+
+# -- calling ---------------------------------------------------------------------------------------
+
+
+class _RateLimiter:
+    """Calls per grant per minute, counted in this process (one fixed window a minute)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._windows: dict[object, tuple[int, int]] = {}
+
+    def take(self, grant_id: object, limit: int, now: float | None = None) -> int:
+        """0 when the call may go ahead, else the seconds until the next window."""
+        now = time.time() if now is None else now
+        minute = int(now // 60)
+        with self._lock:
+            if len(self._windows) > 10_000:  # forget the windows of past minutes
+                self._windows = {k: v for k, v in self._windows.items() if v[0] == minute}
+            window, count = self._windows.get(grant_id, (minute, 0))
+            if window != minute:
+                window, count = minute, 0
+            if count >= limit:
+                return max(1, int((minute + 1) * 60 - now))
+            self._windows[grant_id] = (window, count + 1)
+            return 0
+
+
+limiter = _RateLimiter()
+
+
+@dataclass
+class CallResult:
+    rows: list[dict[str, Any]]
+    match: bool | None = None
+    masked: list[str] | None = None
+
+
+def _meter(session: Session, service_id: int, org_id: int, *, rows: int = 0, refused: bool = False) -> None:
+    day = utcnow().date()
+    values = {
+        "calls": ServiceUsage.calls + (0 if refused else 1),
+        "rows": ServiceUsage.rows + rows,
+        "refused": ServiceUsage.refused + int(refused),
+    }
+    done = session.execute(
+        update(ServiceUsage)
+        .where(ServiceUsage.service_id == service_id, ServiceUsage.consumer_org_id == org_id, ServiceUsage.day == day)
+        .values(values)
+    ).rowcount  # type: ignore[attr-defined]
+    if not done:
+        session.add(
+            ServiceUsage(service_id=service_id, consumer_org_id=org_id, day=day, calls=0 if refused else 1, rows=rows, refused=int(refused))
+        )
+    session.flush()
+
+
+def _mask(value: Any, field: str, identifier: str | None) -> Any:
+    if value is None:
+        return None
+    from citybrain.datahub import ingest
+    from citybrain.datahub.schemas import SchemaField
+
+    return ingest.mask(str(value), SchemaField(name=field, title=field, sensitivity=Sensitivity.PERSONAL, identifier=identifier))  # type: ignore[arg-type]
+
+
+def call(
+    session: Session,
+    principal: Principal,
+    code: str,
+    *,
+    secret: str,
+    fields: list[str] | None = None,
+    key: str | None = None,
+    filters: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> CallResult:
+    """One governed call. Refusals are metered and raised (the caller commits them, so they count)."""
+    service = get_service(session, code)
+    resource = session.get(Resource, service.resource_id)
+    assert resource is not None
+    _, schema = _published(session, resource)
+    by_name = {f.name: f for f in schema.fields}
+    org_id = principal.org_id
+    if org_id is None:
+        raise Forbidden("grant.needs_org")
+    now = utcnow()
+    grant = session.scalar(
+        select(ServiceGrant)
+        .where(
+            ServiceGrant.service_id == service.id,
+            ServiceGrant.consumer_org_id == org_id,
+            ServiceGrant.revoked_at.is_(None),
+            ServiceGrant.expires_at > now,
+        )
+        .order_by(ServiceGrant.id.desc())
+    )
+
+    def refuse(error: Exception) -> None:
+        _meter(session, service.id, org_id, refused=True)
+        error.keep_changes = True  # type: ignore[attr-defined]
+        raise error
+
+    if grant is None:
+        refuse(Forbidden("datahub.service.no_grant", code=code))
+        raise AssertionError  # unreachable: refuse raises
+    wanted = list(fields or grant.fields)
+    asked = wanted + list((filters or {}).keys()) + list((values or {}).keys())
+    outside = sorted({f for f in asked if f not in grant.fields and f not in service.match_fields})
+    if outside:
+        refuse(Forbidden("datahub.service.fields_not_granted", fields=", ".join(outside)))
+    # keyed by id and creation time: an id reused after a rolled-back transaction is another grant
+    wait = limiter.take((grant.id, grant.created_at.timestamp()), grant.rate_per_minute)
+    if wait:
+        refuse(TooManyRequests("datahub.service.rate_limited", headers={"Retry-After": str(wait)}, seconds=wait))
+
+    table: Table = tables.data_table(resource.id, schema)
+    result = CallResult(rows=[])
+    read_fields = wanted
+    if service.kind == "verify":
+        missing = [f for f in service.match_fields if not (values or {}).get(f)]
+        if missing:
+            raise ValidationFailed("error.validation", errors=[FieldError(("body", "values", f), "validation.missing") for f in missing])
+        condition = and_(*[table.c[f] == (values or {})[f] for f in service.match_fields])
+        found = session.execute(select(*[table.c[k] for k in schema.primary_key]).where(condition).limit(2)).first()
+        result.match = found is not None
+        read_fields = list(service.match_fields)
+        rows_read: list[dict[str, Any]] = [dict(zip(schema.primary_key, found, strict=True))] if found else []
+    else:
+        stmt = select(*[table.c[f] for f in dict.fromkeys([*wanted, *schema.primary_key])])
+        if service.kind == "lookup":
+            if not key:
+                raise ValidationFailed("error.validation", errors=[FieldError(("query", "key"), "validation.missing")])
+            stmt = stmt.where(table.c[schema.primary_key[0]] == key).limit(1)
+        else:
+            for name, value in (filters or {}).items():
+                stmt = stmt.where(table.c[name] == value)
+            stmt = stmt.order_by(*[table.c[k] for k in schema.primary_key]).offset(offset).limit(min(limit, MAX_QUERY_ROWS))
+        rows_read = [dict(r) for r in session.execute(stmt).mappings()]
+        masked = sorted({f for f in wanted if by_name[f].sensitivity.value in PERSONAL and f not in grant.clear_fields})
+        result.masked = masked
+        for row in rows_read:
+            result.rows.append({f: (_mask(row[f], f, by_name[f].identifier) if f in masked else row[f]) for f in wanted})
+    _meter(session, service.id, org_id, rows=len(result.rows))
+    personal = [f for f in read_fields if by_name[f].sensitivity.value in PERSONAL]
+    if personal:
+        people = [f for f in schema.fields if f.identifier == "resident_id"]
+        refs = (
+            sorted({person_ref(secret, str(row[people[0].name])) for row in rows_read if people and row.get(people[0].name)})
+            if people
+            else []
+        )
+        for ref in refs or [None]:
+            audit.record(
+                session,
+                principal,
+                f"datahub.service.{service.kind}",
+                subject_type=PERSON_SUBJECT if ref else "datahub.service",
+                subject_id=ref or service.id,
+                purpose=grant.purpose,
+                personal=True,
+                detail={"service": service.code, "fields": personal, "grant": grant.id},
+            )
+    return result
+
+
+# -- transparency and usage ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    at: Any
+    organisation: str
+    service: str
+    purpose: str | None
+    fields: list[str]
+
+
+def access_trail(session: Session, secret: str, id_number: str) -> list[TrailEntry]:
+    """Which organisation read this person's data, when, through which service and why."""
+    ref = person_ref(secret, id_number)
+    entries = session.scalars(
+        select(AuditEntry).where(AuditEntry.subject_type == PERSON_SUBJECT, AuditEntry.subject_id == ref).order_by(AuditEntry.seq.desc())
+    ).all()
+    names = {o.id: o.name for o in auth.list_organisations(session, limit=100_000)[0]}
+    return [
+        TrailEntry(e.at, names.get(e.org_id or 0, "?"), str(e.detail.get("service", "")), e.purpose, list(e.detail.get("fields", [])))
+        for e in entries
+    ]
+
+
+def usage(session: Session, principal: Principal, bureau_id: int | None) -> Sequence[tuple[ServiceUsage, DataService]]:
+    """Usage per service, consumer and day: the provider's own services, every service for the bureau."""
+    stmt = select(ServiceUsage, DataService).join(DataService, DataService.id == ServiceUsage.service_id)
+    if principal.org_id != bureau_id:
+        stmt = stmt.join(Resource, Resource.id == DataService.resource_id).where(Resource.provider_org_id == principal.org_id)
+    return [(u, s) for u, s in session.execute(stmt.order_by(ServiceUsage.day.desc(), DataService.code))]

@@ -1,0 +1,146 @@
+"""Governed data services: apply, decide, call within the grant, masking, metering, audit, trail."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from citybrain.datahub.models import ServiceUsage
+from tests.builders.core import login, make_org, make_user
+from tests.builders.datahub import import_file, make_actors, person_csv, person_draft, publish, resident_id
+
+D = "/api/v1/datahub"
+
+
+def _setup(client: TestClient, session: Session, **draft: object) -> tuple[object, dict[str, str], int, list[tuple[str, str, str]]]:
+    """A published person resource with three people, and a consumer department's steward."""
+    actors = make_actors(client, session)
+    consumer_org = make_org(session, name="市民政局")
+    make_user(session, consumer_org, username=f"consumer.{consumer_org.id}", roles=["data_steward"])
+    session.commit()
+    consumer = login(client, f"consumer.{consumer_org.id}")
+    rid = publish(client, actors, person_draft(**draft))  # type: ignore[arg-type]
+    people = [(resident_id(i), name, "历下区") for i, name in ((1, "张三丰"), (2, "李四"), (3, "王五"))]
+    assert import_file(client, actors, rid, person_csv(people)).status_code == 201  # type: ignore[arg-type]
+    return actors, consumer, rid, people
+
+
+def _service(client: TestClient, actors: object, rid: int, code: str, kind: str = "lookup", match: list[str] | None = None) -> None:
+    body = {"code": code, "name": "人口查询", "kind": kind, "match_fields": match or []}
+    response = client.post(f"{D}/resources/{rid}/services", json=body, headers=actors.steward)  # type: ignore[attr-defined]
+    assert response.status_code == 201, response.text
+
+
+def _apply(client: TestClient, consumer: dict[str, str], code: str, fields: list[str], clear: list[str] | None = None) -> int:
+    response = client.post(
+        f"{D}/services/{code}/applications",
+        json={"fields": fields, "clear_fields": clear or [], "purpose": "低保资格核验", "scenario": "社会救助审批"},
+        headers=consumer,
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def test_a_granted_lookup_masks_personal_fields_refuses_others_and_is_audited(client: TestClient, session: Session) -> None:
+    actors, consumer, rid, people = _setup(client, session)
+    _service(client, actors, rid, "gaj.person.lookup")
+    app_id = _apply(client, consumer, "gaj.person.lookup", ["id_number", "name"])
+
+    assert client.get(f"{D}/services/gaj.person.lookup/lookup", params={"key": people[0][0]}, headers=consumer).json()["code"] == (
+        "datahub.service.no_grant"
+    )
+    # conditional sharing: the provider decides, not the bureau
+    assert client.post(f"{D}/applications/{app_id}/approve", json={}, headers=actors.reviewer).status_code == 404  # type: ignore[attr-defined]
+    approved = client.post(f"{D}/applications/{app_id}/approve", json={"rate_per_minute": 2}, headers=actors.steward)  # type: ignore[attr-defined]
+    assert approved.json()["status"] == "approved"
+
+    found = client.get(f"{D}/services/gaj.person.lookup/lookup", params={"key": people[0][0]}, headers=consumer)
+    assert found.status_code == 200, found.text
+    row = found.json()["rows"][0]
+    assert row["name"] == "张**"
+    assert row["id_number"] == people[0][0][:6] + "********" + people[0][0][-4:]
+    assert sorted(found.json()["masked"]) == ["id_number", "name"]
+
+    outside = client.get(
+        f"{D}/services/gaj.person.lookup/lookup", params={"key": people[0][0], "fields": "name,district"}, headers=consumer
+    )
+    assert outside.status_code == 403
+    assert outside.json()["detail"] == "以下字段不在授权范围内：district。"
+
+    client.get(f"{D}/services/gaj.person.lookup/lookup", params={"key": people[1][0]}, headers=consumer)
+    limited = client.get(f"{D}/services/gaj.person.lookup/lookup", params={"key": people[2][0]}, headers=consumer)
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) >= 1
+
+    trail = client.get(f"{D}/access-trail", params={"id_number": people[0][0]}, headers=_admin(client, session)).json()
+    assert [(t["organisation"], t["purpose"], t["service"]) for t in trail] == [("市民政局", "低保资格核验", "gaj.person.lookup")]
+    assert client.get(f"{D}/access-trail", params={"id_number": people[2][0]}, headers=_admin(client, session)).json() == []
+
+    usage = session.scalars(select(ServiceUsage)).all()
+    assert [(u.calls, u.rows, u.refused) for u in usage] == [(2, 2, 3)]
+
+
+def test_clear_fields_come_unmasked_and_queries_page(client: TestClient, session: Session) -> None:
+    actors, consumer, rid, _people = _setup(client, session)
+    _service(client, actors, rid, "gaj.person.query", kind="query")
+    app_id = _apply(client, consumer, "gaj.person.query", ["id_number", "name", "district"], clear=["name"])
+    client.post(f"{D}/applications/{app_id}/approve", json={}, headers=actors.steward)  # type: ignore[attr-defined]
+
+    page = client.get(f"{D}/services/gaj.person.query/query", params={"where": "district:历下区", "limit": 2}, headers=consumer).json()
+
+    assert [r["name"] for r in page["rows"]] == ["张三丰", "李四"]
+    assert page["masked"] == ["id_number"]
+    bad = client.get(f"{D}/services/gaj.person.query/query", params={"where": "district"}, headers=consumer)
+    assert bad.status_code == 422
+
+
+def test_verification_answers_yes_or_no_only(client: TestClient, session: Session) -> None:
+    actors, consumer, rid, people = _setup(client, session)
+    _service(client, actors, rid, "gaj.person.district", kind="verify", match=["id_number", "district"])
+    app_id = _apply(client, consumer, "gaj.person.district", ["district"])
+    client.post(f"{D}/applications/{app_id}/approve", json={}, headers=actors.steward)  # type: ignore[attr-defined]
+
+    yes = client.post(
+        f"{D}/services/gaj.person.district/verify", json={"values": {"id_number": people[0][0], "district": "历下区"}}, headers=consumer
+    )
+    no = client.post(
+        f"{D}/services/gaj.person.district/verify", json={"values": {"id_number": people[0][0], "district": "市中区"}}, headers=consumer
+    )
+
+    assert yes.json() == {"match": True}
+    assert no.json() == {"match": False}
+
+
+def test_the_bureau_decides_unconditional_resources_and_unshared_ones_cannot_be_applied_for(client: TestClient, session: Session) -> None:
+    actors, consumer, rid, _ = _setup(client, session, sharing="unconditional", sharing_conditions=None)
+    _service(client, actors, rid, "gaj.open.lookup")
+    app_id = _apply(client, consumer, "gaj.open.lookup", ["name"])
+    assert client.post(f"{D}/applications/{app_id}/approve", json={}, headers=actors.steward).status_code == 404  # type: ignore[attr-defined]
+    assert (
+        client.post(f"{D}/applications/{app_id}/reject", json={"reason": "用途不明确"}, headers=actors.reviewer).json()["status"]
+        == "rejected"
+    )  # type: ignore[attr-defined]
+
+    closed = publish(
+        client, actors, person_draft(name="不共享的资源", sharing="none", sharing_conditions=None, no_sharing_basis="法律规定")
+    )  # type: ignore[arg-type]
+    import_file(client, actors, closed, person_csv([(resident_id(7), "赵七", "历下区")]))  # type: ignore[arg-type]
+    _service(client, actors, closed, "gaj.closed.lookup")
+    refused = client.post(
+        f"{D}/services/gaj.closed.lookup/applications",
+        json={"fields": ["name"], "purpose": "随便看看", "scenario": "没有场景"},
+        headers={**consumer, "Accept-Language": "en"},
+    )
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == "A resource that is not shared cannot be applied for."
+
+
+def _admin(client: TestClient, session: Session) -> dict[str, str]:
+    name = "trail.admin"
+    from citybrain.core.auth.models import User
+
+    if session.scalar(select(User).where(User.username == name)) is None:
+        make_user(session, make_org(session), username=name, roles=["admin"])
+        session.commit()
+    return login(client, name)
