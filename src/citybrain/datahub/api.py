@@ -22,6 +22,7 @@ from citybrain.datahub.schemas import (
     ApplicationRead,
     ApprovalRequest,
     CallRead,
+    ChangesRead,
     Classification,
     ImportProblem,
     ImportRead,
@@ -420,3 +421,24 @@ def usage(session: SessionDep, settings: SettingsDep, principal: Principal = req
 
 def _fields(text: str | None) -> list[str] | None:
     return [f.strip() for f in text.split(",") if f.strip()] if text else None
+
+
+@services_router.get("/services/{code}/changes")
+def changes(
+    session: SessionDep,
+    settings: SettingsDep,
+    code: ServiceCode,
+    since: Annotated[int, Query(ge=0, le=2**62, description="the cursor: the last sequence number already received")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    principal: Principal = require(service.CALL),
+) -> ChangesRead:
+    """Exchange: the resource's inserts, updates and deletes after ``since``, in order, with the
+    granted fields (masked as granted). Resume with ``next``; the same cursor gives the same page."""
+    page = dataservices.changes(session, principal, code, secret=settings.resolved_secret_key(), since=since, limit=limit)
+    return ChangesRead(changes=page.changes, next=page.next, more=page.more, masked=page.masked)
+
+
+@services_router.get("/figures")
+def figures(session: SessionDep, _: Principal = require(service.READ)) -> dict[str, int]:
+    """The data hub's figures for the operations center (computed from the records)."""
+    return service.figures(session)

@@ -22,10 +22,10 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, NoReturn
 
-from sqlalchemy import Table, and_, select, update
+from sqlalchemy import Table, and_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from citybrain.core.audit import service as audit
@@ -33,9 +33,9 @@ from citybrain.core.audit.models import AuditEntry
 from citybrain.core.auth import service as auth
 from citybrain.core.auth.principal import Principal
 from citybrain.core.db.base import utcnow
-from citybrain.core.errors import Conflict, FieldError, Forbidden, NotFound, TooManyRequests, ValidationFailed
+from citybrain.core.errors import CitybrainError, Conflict, FieldError, Forbidden, NotFound, TooManyRequests, ValidationFailed
 from citybrain.datahub import tables
-from citybrain.datahub.models import AccessApplication, DataService, Resource, ResourceVersion, ServiceGrant, ServiceUsage
+from citybrain.datahub.models import AccessApplication, Change, DataService, Resource, ResourceVersion, ServiceGrant, ServiceUsage
 from citybrain.datahub.schemas import Sensitivity, TableSchema
 
 PERSONAL = (Sensitivity.PERSONAL.value, Sensitivity.SENSITIVE_PERSONAL.value)
@@ -272,6 +272,92 @@ def _mask(value: Any, field: str, identifier: str | None) -> Any:
     return ingest.mask(str(value), SchemaField(name=field, title=field, sensitivity=Sensitivity.PERSONAL, identifier=identifier))  # type: ignore[arg-type]
 
 
+@dataclass
+class _Granted:
+    """A call that passed the grant checks: what it may read and how."""
+
+    service: DataService
+    resource: Resource
+    schema: TableSchema
+    grant: ServiceGrant
+    org_id: int
+
+    @property
+    def by_name(self) -> dict[str, Any]:
+        return {f.name: f for f in self.schema.fields}
+
+    def masked(self, wanted: list[str]) -> list[str]:
+        """Personal fields among ``wanted`` that the grant does not name in clear."""
+        by_name = self.by_name
+        return sorted({f for f in wanted if by_name[f].sensitivity.value in PERSONAL and f not in self.grant.clear_fields})
+
+    def present(self, row: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
+        masked, by_name = set(self.masked(wanted)), self.by_name
+        return {f: (_mask(row[f], f, by_name[f].identifier) if f in masked else row[f]) for f in wanted}
+
+
+def _authorise(session: Session, principal: Principal, code: str, asked: list[str], fields: list[str] | None) -> tuple[_Granted, list[str]]:
+    """The caller's live grant for service ``code`` allows these fields and is within its rate;
+    otherwise the refusal is metered and raised (marked to be committed, so it counts)."""
+    service = get_service(session, code)
+    resource = session.get(Resource, service.resource_id)
+    assert resource is not None
+    _, schema = _published(session, resource)
+    org_id = principal.org_id
+    if org_id is None:
+        raise Forbidden("grant.needs_org")
+    grant = session.scalar(
+        select(ServiceGrant)
+        .where(
+            ServiceGrant.service_id == service.id,
+            ServiceGrant.consumer_org_id == org_id,
+            ServiceGrant.revoked_at.is_(None),
+            ServiceGrant.expires_at > utcnow(),
+        )
+        .order_by(ServiceGrant.id.desc())
+    )
+
+    def refuse(error: CitybrainError) -> NoReturn:
+        _meter(session, service.id, org_id, refused=True)
+        error.keep_changes = True
+        raise error
+
+    if grant is None:
+        refuse(Forbidden("datahub.service.no_grant", code=code))
+    wanted = list(fields or grant.fields)
+    outside = sorted({f for f in [*wanted, *asked] if f not in grant.fields and f not in service.match_fields})
+    if outside:
+        refuse(Forbidden("datahub.service.fields_not_granted", fields=", ".join(outside)))
+    # keyed by id and creation time: an id reused after a rolled-back transaction is another grant
+    wait = limiter.take((grant.id, grant.created_at.timestamp()), grant.rate_per_minute)
+    if wait:
+        refuse(TooManyRequests("datahub.service.rate_limited", headers={"Retry-After": str(wait)}, seconds=wait))
+    return _Granted(service, resource, schema, grant, org_id), wanted
+
+
+def _audit_reads(
+    session: Session, principal: Principal, g: _Granted, rows_read: list[dict[str, Any]], read_fields: list[str], action: str, secret: str
+) -> None:
+    """One audit entry per person whose personal fields were read, with the grant's purpose."""
+    by_name = g.by_name
+    personal = [f for f in read_fields if by_name[f].sensitivity.value in PERSONAL]
+    if not personal:
+        return
+    people = [f.name for f in g.schema.fields if f.identifier == "resident_id"]
+    refs = sorted({person_ref(secret, str(row[people[0]])) for row in rows_read if row.get(people[0])}) if people else []
+    for ref in refs or [None]:
+        audit.record(
+            session,
+            principal,
+            action,
+            subject_type=PERSON_SUBJECT if ref else "datahub.service",
+            subject_id=ref or g.service.id,
+            purpose=g.grant.purpose,
+            personal=True,
+            detail={"service": g.service.code, "fields": personal, "grant": g.grant.id},
+        )
+
+
 def call(
     session: Session,
     principal: Principal,
@@ -285,46 +371,10 @@ def call(
     limit: int = 20,
     offset: int = 0,
 ) -> CallResult:
-    """One governed call. Refusals are metered and raised (the caller commits them, so they count)."""
-    service = get_service(session, code)
-    resource = session.get(Resource, service.resource_id)
-    assert resource is not None
-    _, schema = _published(session, resource)
-    by_name = {f.name: f for f in schema.fields}
-    org_id = principal.org_id
-    if org_id is None:
-        raise Forbidden("grant.needs_org")
-    now = utcnow()
-    grant = session.scalar(
-        select(ServiceGrant)
-        .where(
-            ServiceGrant.service_id == service.id,
-            ServiceGrant.consumer_org_id == org_id,
-            ServiceGrant.revoked_at.is_(None),
-            ServiceGrant.expires_at > now,
-        )
-        .order_by(ServiceGrant.id.desc())
-    )
-
-    def refuse(error: Exception) -> None:
-        _meter(session, service.id, org_id, refused=True)
-        error.keep_changes = True  # type: ignore[attr-defined]
-        raise error
-
-    if grant is None:
-        refuse(Forbidden("datahub.service.no_grant", code=code))
-        raise AssertionError  # unreachable: refuse raises
-    wanted = list(fields or grant.fields)
-    asked = wanted + list((filters or {}).keys()) + list((values or {}).keys())
-    outside = sorted({f for f in asked if f not in grant.fields and f not in service.match_fields})
-    if outside:
-        refuse(Forbidden("datahub.service.fields_not_granted", fields=", ".join(outside)))
-    # keyed by id and creation time: an id reused after a rolled-back transaction is another grant
-    wait = limiter.take((grant.id, grant.created_at.timestamp()), grant.rate_per_minute)
-    if wait:
-        refuse(TooManyRequests("datahub.service.rate_limited", headers={"Retry-After": str(wait)}, seconds=wait))
-
-    table: Table = tables.data_table(resource.id, schema)
+    """One governed lookup, query or verification within the caller's grant."""
+    g, wanted = _authorise(session, principal, code, [*(filters or {}), *(values or {})], fields)
+    schema, service = g.schema, g.service
+    table: Table = tables.data_table(g.resource.id, schema)
     result = CallResult(rows=[])
     read_fields = wanted
     if service.kind == "verify":
@@ -347,31 +397,72 @@ def call(
                 stmt = stmt.where(table.c[name] == value)
             stmt = stmt.order_by(*[table.c[k] for k in schema.primary_key]).offset(offset).limit(min(limit, MAX_QUERY_ROWS))
         rows_read = [dict(r) for r in session.execute(stmt).mappings()]
-        masked = sorted({f for f in wanted if by_name[f].sensitivity.value in PERSONAL and f not in grant.clear_fields})
-        result.masked = masked
-        for row in rows_read:
-            result.rows.append({f: (_mask(row[f], f, by_name[f].identifier) if f in masked else row[f]) for f in wanted})
-    _meter(session, service.id, org_id, rows=len(result.rows))
-    personal = [f for f in read_fields if by_name[f].sensitivity.value in PERSONAL]
-    if personal:
-        people = [f for f in schema.fields if f.identifier == "resident_id"]
-        refs = (
-            sorted({person_ref(secret, str(row[people[0].name])) for row in rows_read if people and row.get(people[0].name)})
-            if people
-            else []
-        )
-        for ref in refs or [None]:
-            audit.record(
-                session,
-                principal,
-                f"datahub.service.{service.kind}",
-                subject_type=PERSON_SUBJECT if ref else "datahub.service",
-                subject_id=ref or service.id,
-                purpose=grant.purpose,
-                personal=True,
-                detail={"service": service.code, "fields": personal, "grant": grant.id},
-            )
+        result.masked = g.masked(wanted)
+        result.rows = [g.present(row, wanted) for row in rows_read]
+    _meter(session, service.id, g.org_id, rows=len(result.rows))
+    _audit_reads(session, principal, g, rows_read, read_fields, f"datahub.service.{service.kind}", secret)
     return result
+
+
+@dataclass
+class ChangesPage:
+    changes: list[dict[str, Any]]
+    #: the cursor to ask with next time (the last sequence number returned, or ``since``)
+    next: int
+    more: bool
+    masked: list[str]
+
+
+def changes(session: Session, principal: Principal, code: str, *, secret: str, since: int = 0, limit: int = 1000) -> ChangesPage:
+    """Exchange: the resource's changes after ``since``, in order, with the granted fields of each
+    row as it is now (masked as granted; a deleted row has none). Asking again with the returned
+    cursor resumes; asking twice with the same cursor gives the same answer."""
+    g, wanted = _authorise(session, principal, code, [], None)
+    limit = max(1, min(limit, 10_000))
+    found = session.scalars(
+        select(Change).where(Change.resource_id == g.resource.id, Change.seq > since).order_by(Change.seq).limit(limit + 1)
+    ).all()
+    more = len(found) > limit
+    found = found[:limit]
+    table: Table = tables.data_table(g.resource.id, g.schema)
+    key = g.schema.primary_key
+    current: dict[tuple[Any, ...], dict[str, Any]] = {}
+    live = [c for c in found if c.op != "delete"]
+    if live:
+        columns = [table.c[k] for k in key]
+        wanted_keys = list({tuple(c.key[k] for k in key) for c in live})
+        typed = [tuple(_typed_key(table, key, k)) for k in wanted_keys]
+        condition = columns[0].in_([k[0] for k in typed]) if len(key) == 1 else tuple_(*columns).in_(typed)
+        for row in session.execute(select(*[table.c[f] for f in dict.fromkeys([*wanted, *key])]).where(condition)).mappings():
+            current[tuple(str(row[k]) for k in key)] = dict(row)
+    out = []
+    read: list[dict[str, Any]] = []
+    for c in found:
+        row = current.get(tuple(str(c.key[k]) for k in key)) if c.op != "delete" else None
+        if row is not None:
+            read.append(row)
+        out.append(
+            {"seq": c.seq, "op": c.op, "key": g.present(c.key, key) if c.key else c.key, "row": g.present(row, wanted) if row else None}
+        )
+    _meter(session, g.service.id, g.org_id, rows=len(out))
+    _audit_reads(session, principal, g, read, wanted, "datahub.exchange.changes", secret)
+    return ChangesPage(out, found[-1].seq if found else since, more, g.masked(wanted))
+
+
+def _typed_key(table: Table, key: list[str], values: tuple[Any, ...]) -> list[Any]:
+    """Change keys are stored as JSON text; the table's key columns may be numbers or dates."""
+    out = []
+    for name, value in zip(key, values, strict=True):
+        python_type = table.c[name].type.python_type
+        if value is None or isinstance(value, python_type):
+            out.append(value)
+        elif python_type is date:
+            out.append(date.fromisoformat(str(value)))
+        elif python_type is datetime:
+            out.append(datetime.fromisoformat(str(value)))
+        else:
+            out.append(python_type(value))
+    return out
 
 
 # -- transparency and usage ------------------------------------------------------------------------

@@ -357,3 +357,10 @@ class UsageRead(BaseModel):
     calls: int
     rows: int
     refused: int
+
+
+class ChangesRead(BaseModel):
+    changes: list[dict[str, Any]]
+    next: int
+    more: bool
+    masked: list[str] = Field(default_factory=list)

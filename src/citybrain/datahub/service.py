@@ -369,13 +369,31 @@ def work_queue(session: Session, principal: Principal, bureau_id: int | None) ->
     return [ResourceView(r, v, names.get(r.provider_org_id, "")) for r, v in rows]
 
 
-def counts(session: Session) -> dict[str, int]:
-    """Catalogue figures for the operations center: published resources and providers."""
+def figures(session: Session) -> dict[str, int]:
+    """The data hub's figures for the operations center, computed from the records, never stored:
+    published resources, mounted services, landed records (rows inserted less rows deleted), service
+    calls and rows served, refused calls, and departments connected as providers or consumers."""
+    from citybrain.datahub.models import Change, DataService, ServiceGrant, ServiceUsage
+
     published = session.scalar(select(func.count()).select_from(Resource).where(Resource.published_version.is_not(None))) or 0
-    providers = (
-        session.scalar(select(func.count(func.distinct(Resource.provider_org_id))).where(Resource.published_version.is_not(None))) or 0
-    )
-    return {"published_resources": int(published), "providers": int(providers)}
+    services = session.scalar(select(func.count()).select_from(DataService).where(DataService.active.is_(True))) or 0
+    inserted = session.scalar(select(func.count()).select_from(Change).where(Change.op == "insert")) or 0
+    deleted = session.scalar(select(func.count()).select_from(Change).where(Change.op == "delete")) or 0
+    total = func.coalesce
+    calls, rows, refused = session.execute(
+        select(total(func.sum(ServiceUsage.calls), 0), total(func.sum(ServiceUsage.rows), 0), total(func.sum(ServiceUsage.refused), 0))
+    ).one()
+    providers = set(session.scalars(select(Resource.provider_org_id).where(Resource.published_version.is_not(None))))
+    consumers = set(session.scalars(select(ServiceGrant.consumer_org_id).where(ServiceGrant.revoked_at.is_(None))))
+    return {
+        "published_resources": int(published),
+        "mounted_services": int(services),
+        "landed_records": int(inserted) - int(deleted),
+        "service_calls": int(calls),
+        "rows_served": int(rows),
+        "refused_calls": int(refused),
+        "connected_departments": len(providers | consumers),
+    }
 
 
 def get_open_resource(session: Session, resource_id: int) -> ResourceView:

@@ -79,6 +79,16 @@ def test_a_granted_lookup_masks_personal_fields_refuses_others_and_is_audited(cl
 
     usage = session.scalars(select(ServiceUsage)).all()
     assert [(u.calls, u.rows, u.refused) for u in usage] == [(2, 2, 3)]
+    figures = client.get(f"{D}/figures", headers=consumer).json()
+    assert figures == {
+        "published_resources": 1,
+        "mounted_services": 1,
+        "landed_records": 3,
+        "service_calls": 2,
+        "rows_served": 2,
+        "refused_calls": 3,
+        "connected_departments": 2,
+    }
 
 
 def test_clear_fields_come_unmasked_and_queries_page(client: TestClient, session: Session) -> None:
@@ -144,3 +154,26 @@ def _admin(client: TestClient, session: Session) -> dict[str, str]:
         make_user(session, make_org(session), username=name, roles=["admin"])
         session.commit()
     return login(client, name)
+
+
+def test_a_subscriber_pulls_changes_since_a_cursor(client: TestClient, session: Session) -> None:
+    actors, consumer, rid, people = _setup(client, session)
+    _service(client, actors, rid, "gaj.person.feed", kind="query")
+    app_id = _apply(client, consumer, "gaj.person.feed", ["id_number", "name"], clear=["id_number"])
+    client.post(f"{D}/applications/{app_id}/approve", json={}, headers=actors.steward)  # type: ignore[attr-defined]
+
+    first = client.get(f"{D}/services/gaj.person.feed/changes", params={"limit": 2}, headers=consumer).json()
+    assert [(c["seq"], c["op"]) for c in first["changes"]] == [(1, "insert"), (2, "insert")]
+    assert first["more"] is True
+    assert first["changes"][0]["row"] == {"id_number": people[0][0], "name": "张**"}
+    assert "district" not in first["changes"][0]["row"]
+    again = client.get(f"{D}/services/gaj.person.feed/changes", params={"limit": 2}, headers=consumer).json()
+    assert again["changes"] == first["changes"]
+
+    import_file(client, actors, rid, person_csv(people[:1]), mode="replace")  # type: ignore[arg-type]
+    rest = client.get(f"{D}/services/gaj.person.feed/changes", params={"since": first["next"]}, headers=consumer).json()
+    assert [(c["seq"], c["op"]) for c in rest["changes"]] == [(3, "insert"), (4, "delete"), (5, "delete")]
+    assert rest["changes"][1]["row"] is None
+    assert rest["more"] is False
+    done = client.get(f"{D}/services/gaj.person.feed/changes", params={"since": rest["next"]}, headers=consumer).json()
+    assert done == {"changes": [], "next": rest["next"], "more": False, "masked": ["name"]}
