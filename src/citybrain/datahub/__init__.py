@@ -47,6 +47,7 @@ def domain() -> Domain:
         nav=[
             NavItem("nav.datahub", "/datahub", scope="datahub:read", order=100),
             NavItem("nav.datahub_queue", "/datahub/queue", scope="datahub:read", order=110),
+            NavItem("nav.datahub_services", "/datahub/services", scope="datahub:read", order=115),
             NavItem("nav.open_data", "/open", scope=None, order=120),
         ],
         templates_dir=HERE / "templates",

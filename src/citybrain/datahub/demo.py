@@ -254,3 +254,84 @@ def seed_catalogue(ctx: DemoContext) -> None:
     )
     service.submit(ctx.session, _acting(org_ids["jn.wjw"], Role.DATA_STEWARD), pending.resource.id)
     ctx.console.print(f"[green]✓[/] data catalogue: {len(CATALOGUE)} published resources, 1 waiting for review")
+    _seed_rows_and_services(ctx, org_ids)
+
+
+DISTRICT_CODES = {
+    "历下区": "370102", "市中区": "370103", "槐荫区": "370104", "天桥区": "370105", "历城区": "370112", "长清区": "370113",
+    "章丘区": "370114", "济阳区": "370115", "莱芜区": "370116", "钢城区": "370117", "平阴县": "370124", "商河县": "370126",
+}  # fmt: skip
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
+PERSONS = 2_000
+
+
+def _seed_rows_and_services(ctx: DemoContext, org_ids: dict[str, int]) -> None:
+    """Synthetic residents with valid ID numbers in the population resource, a lookup and a
+    verification service over it, and the Civil Affairs Bureau granted the lookup."""
+    import csv
+    import tempfile
+    from datetime import date
+    from pathlib import Path
+
+    from sqlalchemy import select
+    from stdnum.cn import ric
+
+    from citybrain.core.auth.principal import cli_principal
+    from citybrain.datahub import dataservices, imports
+    from citybrain.datahub.models import Resource
+    from citybrain.datahub.validators import _place_known
+
+    rng = ctx.rng
+    police = org_ids["jn.gaj"]
+    population = ctx.session.scalar(select(Resource).where(Resource.code == "jn.gaj/00001"))
+    assert population is not None
+    years = {code: [y for y in range(1940, 2020) if _place_known(code, y)] or [2020] for code in DISTRICT_CODES.values()}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "population.csv"
+        seen: set[str] = set()
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            out = csv.writer(fh)
+            out.writerow(["id_number", "name", "gender", "birth_date", "district", "address"])
+            while len(seen) < PERSONS:
+                district, code = rng.choice(list(DISTRICT_CODES.items()))
+                born = date(rng.choice(years[code]), rng.randint(1, 12), rng.randint(1, 28))
+                sequence = rng.randint(0, 999)
+                body = f"{code}{born:%Y%m%d}{sequence:03d}"
+                number = body + ric.calc_check_digit(body + "0")
+                if number in seen:
+                    continue
+                seen.add(number)
+                gender = "男" if sequence % 2 else "女"
+                name = rng.choice(SURNAMES) + rng.choice(GIVEN) + (rng.choice(GIVEN) if rng.random() < 0.7 else "")
+                out.writerow([number, name, gender, born.isoformat(), district, f"济南市{district}某路{rng.randint(1, 999)}号"])
+        record = imports.import_file(
+            ctx.session, cli_principal("demo"), population.id, path, filename="population.csv", files_root=ctx.settings.files_dir
+        )
+        assert record.status == "succeeded", record.first_errors[:3]
+    steward = _acting(police, Role.DATA_STEWARD)
+    dataservices.create_service(
+        ctx.session, steward, population.id, code="gaj.person.lookup", name="人口基本信息查询", kind="lookup", match_fields=[]
+    )
+    dataservices.create_service(
+        ctx.session,
+        steward,
+        population.id,
+        code="gaj.person.district",
+        name="户籍所在区县核验",
+        kind="verify",
+        match_fields=["id_number", "district"],
+    )
+    consumer = _acting(org_ids["jn.mzj"], Role.DATA_STEWARD)
+    application = dataservices.apply(
+        ctx.session,
+        consumer,
+        "gaj.person.lookup",
+        fields=["id_number", "name", "district"],
+        clear_fields=[],
+        purpose="低保、特困人员救助资格核验",
+        scenario="社会救助审批",
+        bureau_id=org_ids.get(ctx.settings.bureau_org_code),
+    )
+    dataservices.approve(ctx.session, steward, application.id, rate_per_minute=600, days=365)
+    ctx.console.print(f"[green]✓[/] {PERSONS:,} synthetic residents landed; 2 data services, 1 grant (市民政局)")

@@ -6,16 +6,17 @@ from enum import StrEnum
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from citybrain.core.auth.principal import Principal
+from citybrain.core.auth.principal import AUDIT_READ, Principal
 from citybrain.core.errors import CitybrainError, ValidationFailed
 from citybrain.core.i18n import translate
 from citybrain.core.web.deps import Public, SessionDep, SettingsDep, require
 from citybrain.core.web.pages import CsrfChecked
 from citybrain.core.web.params import IdPath
 from citybrain.core.web.templating import render
-from citybrain.datahub import forms, imports, service
+from citybrain.datahub import dataservices, forms, imports, service
 from citybrain.datahub.schemas import Classification, OpenAttribute, ResourceDraft, ResourceType, Sharing, UpdateCycle
 
 router = APIRouter(prefix="/datahub")
@@ -248,3 +249,88 @@ def open_detail(request: Request, session: SessionDep, resource_id: IdPath) -> R
     return render(
         request, "datahub/open_detail.html", view=view, schema_fields=schema.get("fields", []), primary_key=schema.get("primaryKey", [])
     )
+
+
+@router.get("/services", response_class=HTMLResponse)
+def services_page(request: Request, session: SessionDep, principal: Principal = require(service.READ)) -> Response:
+    """Data services to apply for, and this organisation's applications."""
+    rows = dataservices.list_services(session)
+    names = {s.id: s.code for s in rows}
+    return render(
+        request,
+        "datahub/services.html",
+        services=rows,
+        applications=dataservices.applications_for(session, principal),
+        service_codes=names,
+        orgs=service.org_names(session, {a.consumer_org_id for a in dataservices.applications_for(session, principal)}),
+    )
+
+
+@router.post("/services/{code}/apply", response_class=HTMLResponse, dependencies=[CsrfChecked])
+def apply_page(
+    session: SessionDep,
+    settings: SettingsDep,
+    code: Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9._-]{2,79}$")],
+    fields: Annotated[str, Form(max_length=2000)],
+    purpose: Annotated[str, Form(min_length=4, max_length=2000)],
+    scenario: Annotated[str, Form(min_length=2, max_length=2000)],
+    clear_fields: Annotated[str, Form(max_length=2000)] = "",
+    principal: Principal = require(service.APPLY),
+) -> Response:
+    def split(text: str) -> list[str]:
+        return [f.strip() for f in text.replace("，", ",").split(",") if f.strip()]
+
+    dataservices.apply(
+        session,
+        principal,
+        code,
+        fields=split(fields),
+        clear_fields=split(clear_fields),
+        purpose=purpose.strip(),
+        scenario=scenario.strip(),
+        bureau_id=service.bureau_org_id(session, settings.bureau_org_code),
+    )
+    return RedirectResponse("/datahub/services", status_code=303)
+
+
+@router.post("/applications/{application_id}/decide", dependencies=[CsrfChecked])
+def decide_page(
+    session: SessionDep,
+    application_id: IdPath,
+    decision: Annotated[str, Form(pattern="^(approve|reject)$")],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    principal: Principal = require(service.DECIDE),
+) -> Response:
+    if decision == "approve":
+        dataservices.approve(session, principal, application_id, rate_per_minute=60, days=365)
+    else:
+        dataservices.reject(session, principal, application_id, reason.strip() or "未说明")
+    return RedirectResponse("/datahub/services", status_code=303)
+
+
+@router.get("/trail", response_class=HTMLResponse)
+def trail_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    id_number: Annotated[str, Query(max_length=18)] = "",
+    _: Principal = require(AUDIT_READ),
+) -> Response:
+    """Who read a person's data: organisation, time, service and purpose."""
+    entries = dataservices.access_trail(session, settings.resolved_secret_key(), id_number) if id_number.strip() else None
+    return render(request, "datahub/trail.html", entries=entries, id_number=id_number)
+
+
+@router.post("/resources/{resource_id}/services", dependencies=[CsrfChecked])
+def create_service_page(
+    session: SessionDep,
+    resource_id: IdPath,
+    code: Annotated[str, Form(pattern=r"^[a-z0-9][a-z0-9._-]{2,79}$")],
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    kind: Annotated[str, Form(pattern="^(lookup|query|verify)$")],
+    match_fields: Annotated[str, Form(max_length=500)] = "",
+    principal: Principal = require(service.WRITE),
+) -> Response:
+    fields = [f.strip() for f in match_fields.replace("，", ",").split(",") if f.strip()]
+    dataservices.create_service(session, principal, resource_id, code=code, name=name.strip(), kind=kind, match_fields=fields)
+    return RedirectResponse("/datahub/services", status_code=303)

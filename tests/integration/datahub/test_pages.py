@@ -84,3 +84,52 @@ def test_draft_with_the_form_import_a_bad_file_then_a_good_one(client: TestClien
     saved = client.post(f"/datahub/resources/{rid}/edit", data={**form, "change_note": "补充说明"}, follow_redirects=False)
     assert saved.status_code == 303
     assert "补充说明" in client.get(f"/datahub/resources/{rid}").text
+
+
+def test_publish_apply_decide_and_trace_from_the_pages(client: TestClient, session: Session) -> None:
+    from tests.builders.core import login, make_org, make_user
+    from tests.builders.datahub import import_file, person_draft, publish
+
+    actors = make_actors(client, session)
+    consumer_org = make_org(session, name="市民政局")
+    make_user(session, consumer_org, username="page.consumer", roles=["data_steward"])
+    make_user(session, make_org(session), username="page.admin", roles=["admin"])
+    session.commit()
+    rid = publish(client, actors, person_draft())
+    import_file(client, actors, rid, person_csv([(resident_id(1), "张一", "历下区")]))
+
+    token = _page_login(client, actors.steward_name)
+    assert (
+        client.post(
+            f"/datahub/resources/{rid}/services",
+            data={"csrf_token": token, "code": "gaj.pages.lookup", "name": "人口查询", "kind": "lookup"},
+        ).status_code
+        == 200
+    )  # followed to the services page
+    client.post("/logout", data={"csrf_token": token})
+
+    token = _page_login(client, "page.consumer")
+    applied = client.post(
+        "/datahub/services/gaj.pages.lookup/apply",
+        data={"csrf_token": token, "fields": "id_number, name", "purpose": "低保资格核验", "scenario": "社会救助"},
+    )
+    assert "待审核" in applied.text
+    client.post("/logout", data={"csrf_token": token})
+
+    token = _page_login(client, actors.steward_name)
+    page = client.get("/datahub/services")
+    app_id = re.search(r"/datahub/applications/(\d+)/decide", page.text)
+    assert app_id is not None
+    decided = client.post(f"/datahub/applications/{app_id.group(1)}/decide", data={"csrf_token": token, "decision": "approve"})
+    assert "已授权" in decided.text
+    client.post("/logout", data={"csrf_token": token})
+
+    consumer = login(client, "page.consumer")
+    assert (
+        client.get("/api/v1/datahub/services/gaj.pages.lookup/lookup", params={"key": resident_id(1)}, headers=consumer).status_code == 200
+    )
+    client.cookies.clear()
+    _page_login(client, "page.admin")
+    trail = client.get("/datahub/trail", params={"id_number": resident_id(1)})
+    assert "市民政局" in trail.text
+    assert "低保资格核验" in trail.text
