@@ -442,3 +442,26 @@ def changes(
 def figures(session: SessionDep, _: Principal = require(service.READ)) -> dict[str, int]:
     """The data hub's figures for the operations center (computed from the records)."""
     return service.figures(session)
+
+
+@services_router.get(
+    "/services/{code}/snapshot",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}},
+)
+def snapshot(
+    session: SessionDep,
+    settings: SettingsDep,
+    code: ServiceCode,
+    format: Annotated[Literal["csv", "parquet"], Query()] = "csv",  # noqa: A002 - the query parameter's name
+    principal: Principal = require(service.CALL),
+) -> Response:
+    """Exchange: a full snapshot of the granted fields (masked as granted) as CSV or Parquet. The
+    ``X-Change-Seq`` header is the cursor it is current to: pull ``changes?since=`` it afterwards."""
+    body, seq = dataservices.snapshot(session, principal, code, secret=settings.resolved_secret_key(), fmt=format)
+    media = "application/vnd.apache.parquet" if format == "parquet" else "text/csv; charset=utf-8"
+    return Response(
+        body,
+        media_type=media,
+        headers={"X-Change-Seq": str(seq), "Content-Disposition": f'attachment; filename="{code}.{format}"'},
+    )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import threading
 import time
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NoReturn
 
+import polars as pl
 from sqlalchemy import Table, and_, select, tuple_, update
 from sqlalchemy.orm import Session
 
@@ -447,6 +449,35 @@ def changes(session: Session, principal: Principal, code: str, *, secret: str, s
     _meter(session, g.service.id, g.org_id, rows=len(out))
     _audit_reads(session, principal, g, read, wanted, "datahub.exchange.changes", secret)
     return ChangesPage(out, found[-1].seq if found else since, more, g.masked(wanted))
+
+
+#: Rows one snapshot may hold; larger resources are exchanged by changes.
+MAX_SNAPSHOT_ROWS = 1_000_000
+
+
+def snapshot(session: Session, principal: Principal, code: str, *, secret: str, fmt: str) -> tuple[bytes, int]:
+    """Exchange: every row with the granted fields (masked as granted) as CSV or Parquet, and the
+    change number it is current to (pull changes after it to stay in step)."""
+    g, wanted = _authorise(session, principal, code, [], None)
+    table: Table = tables.data_table(g.resource.id, g.schema)
+    key = g.schema.primary_key
+    rows = [
+        dict(r)
+        for r in session.execute(
+            select(*[table.c[f] for f in dict.fromkeys([*wanted, *key])]).order_by(*[table.c[k] for k in key]).limit(MAX_SNAPSHOT_ROWS)
+        ).mappings()
+    ]
+    frame = pl.DataFrame([g.present(r, wanted) for r in rows], schema=wanted, orient="row") if rows else pl.DataFrame(schema=wanted)
+    session.refresh(g.resource, ["change_seq"])
+    _meter(session, g.service.id, g.org_id, rows=len(rows))
+    _audit_reads(session, principal, g, rows, wanted, "datahub.exchange.snapshot", secret)
+    buffer = io.BytesIO()
+    if fmt == "parquet":
+        frame.write_parquet(buffer)
+    else:
+        buffer.write("\ufeff".encode())
+        frame.write_csv(buffer)
+    return buffer.getvalue(), g.resource.change_seq
 
 
 def _typed_key(table: Table, key: list[str], values: tuple[Any, ...]) -> list[Any]:

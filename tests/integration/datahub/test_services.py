@@ -177,3 +177,24 @@ def test_a_subscriber_pulls_changes_since_a_cursor(client: TestClient, session: 
     assert rest["more"] is False
     done = client.get(f"{D}/services/gaj.person.feed/changes", params={"since": rest["next"]}, headers=consumer).json()
     assert done == {"changes": [], "next": rest["next"], "more": False, "masked": ["name"]}
+
+
+def test_a_snapshot_holds_the_granted_fields_and_the_cursor_to_continue_from(client: TestClient, session: Session) -> None:
+    import io
+
+    import polars as pl
+
+    actors, consumer, rid, people = _setup(client, session)
+    _service(client, actors, rid, "gaj.person.bulk", kind="query")
+    app_id = _apply(client, consumer, "gaj.person.bulk", ["id_number", "name"], clear=["id_number"])
+    client.post(f"{D}/applications/{app_id}/approve", json={}, headers=actors.steward)  # type: ignore[attr-defined]
+
+    csv_file = client.get(f"{D}/services/gaj.person.bulk/snapshot", headers=consumer)
+    parquet = client.get(f"{D}/services/gaj.person.bulk/snapshot", params={"format": "parquet"}, headers=consumer)
+
+    assert csv_file.headers["x-change-seq"] == "3"
+    frame = pl.read_csv(io.BytesIO(csv_file.content.removeprefix("\ufeff".encode())))
+    assert frame.columns == ["id_number", "name"]
+    assert frame["id_number"].to_list() == sorted(p[0] for p in people)
+    assert frame["name"].to_list()[0].endswith("*")
+    assert pl.read_parquet(io.BytesIO(parquet.content)).height == 3
