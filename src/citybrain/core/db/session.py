@@ -41,7 +41,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # Sessions take the write lock up front (BEGIN IMMEDIATE): a transaction that reads and
+        # then writes (a metered, audited lookup) would otherwise fail at once with SQLITE_BUSY
+        # whenever another writer committed in between, instead of waiting its turn.
+        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_engine_for(url: str, *, echo: bool = False) -> Engine:
@@ -79,5 +83,6 @@ class Database:
 
 def create_database(url: str, *, echo: bool = False) -> Database:
     engine = create_engine_for(url, echo=echo)
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    # On SQLite every session begins IMMEDIATE (see _configure_sqlite); other backends ignore it.
+    factory = sessionmaker(bind=engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
     return Database(engine=engine, sessionmaker=factory)
