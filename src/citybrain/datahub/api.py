@@ -24,6 +24,7 @@ from citybrain.datahub.schemas import (
     CallRead,
     ChangesRead,
     Classification,
+    GrantRead,
     ImportProblem,
     ImportRead,
     ResourceDraft,
@@ -465,3 +466,15 @@ def snapshot(
         media_type=media,
         headers={"X-Change-Seq": str(seq), "Content-Disposition": f'attachment; filename="{code}.{format}"'},
     )
+
+
+@services_router.get("/grants")
+def list_grants(session: SessionDep, principal: Principal = require(service.READ)) -> list[GrantRead]:
+    """Grants the caller's organisation holds, decided, or provides data through."""
+    return [GrantRead.model_validate(g) for g in dataservices.grants_for(session, principal)]
+
+
+@services_router.post("/grants/{grant_id}/revoke")
+def revoke_grant(session: SessionDep, grant_id: IdPath, principal: Principal = require(service.DECIDE)) -> GrantRead:
+    """End a grant at once: the consumer's next call is refused."""
+    return GrantRead.model_validate(dataservices.revoke_grant(session, principal, grant_id))

@@ -201,6 +201,40 @@ def reject(session: Session, principal: Principal, application_id: int, reason: 
     return row
 
 
+def revoke_grant(session: Session, principal: Principal, grant_id: int) -> ServiceGrant:
+    """End a grant at once (the organisation that decided it, or the provider)."""
+    grant = session.get(ServiceGrant, grant_id)
+    if grant is None:
+        raise NotFound("datahub.grant.not_found", id=grant_id)
+    application = session.get(AccessApplication, grant.application_id)
+    service = session.get(DataService, grant.service_id)
+    resource = session.get(Resource, service.resource_id) if service else None
+    allowed = {application.reviewer_org_id if application else None, resource.provider_org_id if resource else None}
+    if principal.org_id not in allowed:
+        raise NotFound("datahub.grant.not_found", id=grant_id)
+    if grant.revoked_at is None:
+        grant.revoked_at = utcnow()
+        audit.record(session, principal, "datahub.grant.revoked", subject_type="datahub.grant", subject_id=grant.id)
+    return grant
+
+
+def grants_for(session: Session, principal: Principal) -> Sequence[ServiceGrant]:
+    """Grants the caller's organisation holds, decided, or provides data through."""
+    provided = (
+        select(DataService.id).join(Resource, Resource.id == DataService.resource_id).where(Resource.provider_org_id == principal.org_id)
+    )
+    decided = select(AccessApplication.id).where(AccessApplication.reviewer_org_id == principal.org_id)
+    return session.scalars(
+        select(ServiceGrant)
+        .where(
+            (ServiceGrant.consumer_org_id == principal.org_id)
+            | ServiceGrant.service_id.in_(provided)
+            | ServiceGrant.application_id.in_(decided)
+        )
+        .order_by(ServiceGrant.id.desc())
+    ).all()
+
+
 def applications_for(session: Session, principal: Principal) -> Sequence[AccessApplication]:
     """Applications the caller's organisation made or has to decide, newest first."""
     return session.scalars(

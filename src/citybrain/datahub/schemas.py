@@ -364,3 +364,17 @@ class ChangesRead(BaseModel):
     next: int
     more: bool
     masked: list[str] = Field(default_factory=list)
+
+
+class GrantRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    service_id: int
+    consumer_org_id: int
+    fields: list[str]
+    clear_fields: list[str]
+    purpose: str
+    rate_per_minute: int
+    expires_at: datetime
+    revoked_at: datetime | None

@@ -198,3 +198,19 @@ def test_a_snapshot_holds_the_granted_fields_and_the_cursor_to_continue_from(cli
     assert frame["id_number"].to_list() == sorted(p[0] for p in people)
     assert frame["name"].to_list()[0].endswith("*")
     assert pl.read_parquet(io.BytesIO(parquet.content)).height == 3
+
+
+def test_a_revoked_grant_stops_the_next_call(client: TestClient, session: Session) -> None:
+    actors, consumer, rid, people = _setup(client, session)
+    _service(client, actors, rid, "gaj.person.revoke")
+    app_id = _apply(client, consumer, "gaj.person.revoke", ["name"])
+    client.post(f"{D}/applications/{app_id}/approve", json={}, headers=actors.steward)  # type: ignore[attr-defined]
+    assert client.get(f"{D}/services/gaj.person.revoke/lookup", params={"key": people[0][0]}, headers=consumer).status_code == 200
+    grant = client.get(f"{D}/grants", headers=consumer).json()[0]
+
+    assert client.post(f"{D}/grants/{grant['id']}/revoke", headers=consumer).status_code == 404  # not the consumer's to end
+    revoked = client.post(f"{D}/grants/{grant['id']}/revoke", headers=actors.steward)  # type: ignore[attr-defined]
+
+    assert revoked.json()["revoked_at"] is not None
+    refused = client.get(f"{D}/services/gaj.person.revoke/lookup", params={"key": people[0][0]}, headers=consumer)
+    assert refused.json()["code"] == "datahub.service.no_grant"
