@@ -32,6 +32,11 @@ class AuthSettings(BaseModel):
     login_max_failures_per_client: int = Field(50, ge=1, description="failed logins from one client address, any usernames")
 
 
+class DemoSettings(BaseModel):
+    persons: int = Field(100_000, ge=100, description="synthetic residents of the demo city's population registry")
+    companies: int = Field(20_000, ge=50, description="synthetic market entities of the demo city's legal-entity registry")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CITYBRAIN_",
@@ -52,6 +57,7 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     sql_echo: bool = False
     auth: AuthSettings = AuthSettings()
+    demo: DemoSettings = DemoSettings()
 
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:

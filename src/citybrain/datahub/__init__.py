@@ -25,7 +25,7 @@ def domain() -> Domain:
     from fastapi import APIRouter
 
     from citybrain.core.web.nav import NavItem
-    from citybrain.datahub.api import open_router, services_router
+    from citybrain.datahub.api import open_router, registries_router, services_router
     from citybrain.datahub.api import router as catalogue_router
     from citybrain.datahub.cli import app as cli
     from citybrain.datahub.demo import seed_catalogue
@@ -36,6 +36,7 @@ def domain() -> Domain:
     api_router.include_router(catalogue_router)
     api_router.include_router(open_router)
     api_router.include_router(services_router)
+    api_router.include_router(registries_router)
     page_router = APIRouter()
     page_router.include_router(catalogue_pages)
     page_router.include_router(open_pages)
@@ -48,6 +49,7 @@ def domain() -> Domain:
             NavItem("nav.datahub", "/datahub", scope="datahub:read", order=100),
             NavItem("nav.datahub_queue", "/datahub/queue", scope="datahub:read", order=110),
             NavItem("nav.datahub_services", "/datahub/services", scope="datahub:read", order=115),
+            NavItem("nav.datahub_registries", "/datahub/registries", scope="datahub:read", order=118),
             NavItem("nav.open_data", "/open", scope=None, order=120),
         ],
         templates_dir=HERE / "templates",

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Path, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from citybrain.core.auth.principal import AUDIT_READ, Principal
@@ -14,9 +15,9 @@ from citybrain.core.files import service as files_service
 from citybrain.core.i18n import translate
 from citybrain.core.web.deps import Public, SessionDep, SettingsDep, require
 from citybrain.core.web.params import IdPath, IdQuery, Limit, Offset
-from citybrain.datahub import dataservices, imports, service
+from citybrain.datahub import dataservices, imports, registries, service
 from citybrain.datahub.errors import ImportRejected, ResourceNotFound
-from citybrain.datahub.models import AccessApplication, DataImport
+from citybrain.datahub.models import AccessApplication, DataImport, Registry, Resource
 from citybrain.datahub.schemas import (
     ApplicationCreate,
     ApplicationRead,
@@ -24,9 +25,18 @@ from citybrain.datahub.schemas import (
     CallRead,
     ChangesRead,
     Classification,
+    ConflictPage,
+    ConflictRead,
+    ConflictResolve,
+    ConsolidationRead,
+    GoldenLinkRead,
+    GoldenRecordRead,
     GrantRead,
     ImportProblem,
     ImportRead,
+    RegistryRead,
+    RegistrySourceCreate,
+    RegistrySourceRead,
     ResourceDraft,
     ResourcePage,
     ResourceRead,
@@ -478,3 +488,160 @@ def list_grants(session: SessionDep, principal: Principal = require(service.READ
 def revoke_grant(session: SessionDep, grant_id: IdPath, principal: Principal = require(service.DECIDE)) -> GrantRead:
     """End a grant at once: the consumer's next call is refused."""
     return GrantRead.model_validate(dataservices.revoke_grant(session, principal, grant_id))
+
+
+# -- base registries -------------------------------------------------------------------------------
+
+registries_router = APIRouter(prefix="/api/v1/datahub/registries", tags=["datahub: base registries"])
+
+
+def registry_read(session: Session, registry: Registry, counts: dict[str, int], open_counts: dict[str, int]) -> RegistryRead:
+
+    spec = registries.spec(registry.kind)
+    resource = session.get(Resource, registry.resource_id)
+    assert resource is not None
+    return RegistryRead(
+        kind=registry.kind,
+        name=spec.name,
+        name_en=spec.name_en,
+        resource_id=resource.id,
+        resource_code=resource.code,
+        key=list(spec.key),
+        linkage=spec.match is not None,
+        records=counts.get(registry.kind, 0),
+        open_conflicts=open_counts.get(registry.kind, 0),
+        last_run_at=registry.last_run_at,
+        last_run=registry.last_run or {},
+        sources=[
+            RegistrySourceRead(resource_id=r.id, resource_code=r.code, priority=s.priority, mapping=s.mapping)
+            for s, r in registries.sources(session, registry.kind)
+        ],
+    )
+
+
+RegistryKindPath = Annotated[
+    Literal["population", "legal_entity", "credit", "geography", "economy", "licence"], Path(description="which base registry")
+]
+
+
+@registries_router.get("")
+def list_registries(session: SessionDep, _: Principal = require(service.READ)) -> list[RegistryRead]:
+    """The six base registries: records, sources, the last consolidation and open conflicts."""
+    counts, open_counts = registries.figures(session), registries.open_conflict_counts(session)
+    return [registry_read(session, r, counts, open_counts) for r in registries.list_registries(session)]
+
+
+@registries_router.post("/setup")
+def setup_registries(session: SessionDep, settings: SettingsDep, principal: Principal = require(service.WRITE)) -> list[RegistryRead]:
+    """Create the six base registries that do not exist yet (the data bureau's stewards)."""
+    rows = registries.setup(session, principal, _bureau(session, settings))
+    counts, open_counts = registries.figures(session), registries.open_conflict_counts(session)
+    return [registry_read(session, r, counts, open_counts) for r in rows]
+
+
+@registries_router.get("/{kind}")
+def get_registry(session: SessionDep, kind: RegistryKindPath, _: Principal = require(service.READ)) -> RegistryRead:
+
+    return registry_read(session, registries.get(session, kind), registries.figures(session), registries.open_conflict_counts(session))
+
+
+@registries_router.post("/{kind}/sources", status_code=status.HTTP_201_CREATED)
+def add_registry_source(
+    session: SessionDep,
+    settings: SettingsDep,
+    kind: RegistryKindPath,
+    data: RegistrySourceCreate,
+    principal: Principal = require(service.WRITE),
+) -> RegistrySourceRead:
+    """Feed the registry from a published table resource (the data bureau's stewards)."""
+    resource = session.scalar(select(Resource).where(Resource.code == data.resource_code))
+    if resource is None:
+        raise ResourceNotFound(id=data.resource_code)
+    row = registries.add_source(
+        session, principal, _bureau(session, settings), kind, resource.id, priority=data.priority, mapping=data.mapping
+    )
+    return RegistrySourceRead(resource_id=resource.id, resource_code=resource.code, priority=row.priority, mapping=row.mapping)
+
+
+@registries_router.post("/{kind}/consolidate")
+def consolidate_registry(
+    session: SessionDep, settings: SettingsDep, kind: RegistryKindPath, principal: Principal = require(service.WRITE)
+) -> ConsolidationRead:
+    """Rebuild the registry's records from its sources: link, pick values, flag conflicts, load."""
+    run = registries.consolidate(session, principal, _bureau(session, settings), kind, files_root=settings.files_dir)
+    return ConsolidationRead(**run.__dict__)
+
+
+@registries_router.get("/{kind}/conflicts")
+def list_registry_conflicts(
+    session: SessionDep,
+    settings: SettingsDep,
+    kind: RegistryKindPath,
+    state: Annotated[Literal["open", "resolved"], Query(alias="status")] = "open",
+    conflict_kind: Annotated[Literal["value", "match"] | None, Query(alias="kind")] = None,
+    offset: Offset = 0,
+    limit: Limit = 20,
+    principal: Principal = require(service.WRITE),
+) -> ConflictPage:
+    """What stewards must decide: sources that disagree on a value, rows that may be a record."""
+    items, total = registries.list_conflicts(
+        session, principal, _bureau(session, settings), kind, status=state, conflict_kind=conflict_kind, offset=offset, limit=limit
+    )
+    return ConflictPage(items=[ConflictRead.model_validate(c) for c in items], total=total)
+
+
+@registries_router.post("/{kind}/conflicts/{conflict_id}/resolve")
+def resolve_registry_conflict(
+    session: SessionDep,
+    settings: SettingsDep,
+    kind: RegistryKindPath,
+    conflict_id: IdPath,
+    data: ConflictResolve,
+    principal: Principal = require(service.WRITE),
+) -> ConflictRead:
+    """Decide a conflict; the decision holds from the next consolidation while the sources agree with it."""
+    row = registries.resolve(
+        session,
+        principal,
+        _bureau(session, settings),
+        kind,
+        conflict_id,
+        value=data.value,
+        key=data.key,
+        no_match=data.no_match,
+        note=data.note,
+    )
+    return ConflictRead.model_validate(row)
+
+
+@registries_router.get("/{kind}/records/{key}")
+def get_registry_record(
+    session: SessionDep,
+    settings: SettingsDep,
+    kind: RegistryKindPath,
+    key: Annotated[str, Path(min_length=1, max_length=64, description="the record's key; composite keys joined by |")],
+    purpose: Annotated[str, Query(min_length=2, max_length=500, description="why the record is read (audited)")],
+    clear: Annotated[bool, Query(description="show personal fields unmasked (audited as such)")] = False,
+    principal: Principal = require(service.WRITE),
+) -> GoldenRecordRead:
+    """One registry record with each field's provenance; reads of a person's record are audited."""
+    view = registries.record(
+        session,
+        principal,
+        _bureau(session, settings),
+        kind,
+        key,
+        purpose=purpose,
+        secret=settings.resolved_secret_key(),
+        clear=clear,
+    )
+    return GoldenRecordRead(
+        kind=view.kind,
+        key=view.key,
+        values=view.values,
+        provenance=view.provenance,
+        sources=view.sources,
+        masked=view.masked,
+        conflicts=[ConflictRead.model_validate(c) for c in view.conflicts],
+        links=[GoldenLinkRead.model_validate(link) for link in view.links],
+    )

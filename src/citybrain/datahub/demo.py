@@ -71,6 +71,7 @@ CATALOGUE: list[tuple[str, dict[str, Any]]] = [
                     _field("legal_representative", "法定代表人", sensitivity="personal"),
                     _field("registered_on", "成立日期", "date", sensitivity="public"),
                     _field("district", "住所所在区县", sensitivity="public"),
+                    _field("address", "住所", sensitivity="public"),
                     _field("status", "登记状态", enum=["存续", "吊销", "注销"], sensitivity="public"),
                 ],
                 "primary_key": ["credit_code"],
@@ -156,7 +157,7 @@ CATALOGUE: list[tuple[str, dict[str, Any]]] = [
         {
             "name": "社会保险参保信息",
             "name_en": "Social insurance enrolment",
-            "summary": "参保人员身份号码、参保险种、参保状态和缴费单位统一社会信用代码。",
+            "summary": "参保人员的社保个人编号、身份号码、姓名、性别、出生日期、联系电话、参保状态和缴费单位统一社会信用代码。",
             "classification": "department",
             "category_path": ["人力资源", "社会保险"],
             "update_cycle": "monthly",
@@ -166,12 +167,150 @@ CATALOGUE: list[tuple[str, dict[str, Any]]] = [
             "tags": ["社保", "参保"],
             "table_schema": {
                 "fields": [
-                    _field("id_number", "公民身份号码", sensitivity="sensitive_personal", required=True, identifier="resident_id"),
-                    _field("insurance", "险种", enum=["养老", "医疗", "失业", "工伤", "生育"], required=True),
+                    _field("insured_no", "社保个人编号", required=True, unique=True),
+                    _field("id_number", "公民身份号码", sensitivity="sensitive_personal", identifier="resident_id"),
+                    _field("name", "姓名", sensitivity="personal", required=True),
+                    _field("gender", "性别", enum=["男", "女"]),
+                    _field("birth_date", "出生日期", "date", sensitivity="personal"),
+                    _field("phone", "联系电话", sensitivity="personal", identifier="mobile"),
                     _field("status", "参保状态", enum=["正常", "暂停", "终止"]),
                     _field("employer_credit_code", "缴费单位统一社会信用代码", identifier="credit_code"),
                 ],
-                "primary_key": ["id_number", "insurance"],
+                "primary_key": ["insured_no"],
+            },
+        },
+    ),
+    (
+        "jn.tax",
+        {
+            "name": "税务登记信息",
+            "name_en": "Tax registrations",
+            "summary": "纳税人识别号、统一社会信用代码、名称、法定代表人、主管区县和纳税状态。",
+            "classification": "department",
+            "category_path": ["法人", "税务"],
+            "update_cycle": "daily",
+            "sharing": "conditional",
+            "sharing_conditions": "用于市场主体信用评价和政务服务核验。",
+            "open_attribute": "closed",
+            "tags": ["税务", "纳税人"],
+            "table_schema": {
+                "fields": [
+                    _field("taxpayer_no", "纳税人识别号", required=True, unique=True),
+                    _field("credit_code", "统一社会信用代码", identifier="credit_code"),
+                    _field("name", "纳税人名称", required=True),
+                    _field("legal_representative", "法定代表人", sensitivity="personal"),
+                    _field("district", "主管区县"),
+                    _field("tax_status", "纳税状态", enum=["正常", "非正常户", "注销"]),
+                ],
+                "primary_key": ["taxpayer_no"],
+            },
+        },
+    ),
+    (
+        "jn.fgw",
+        {
+            "name": "公共信用信息（信用济南）",
+            "name_en": "Public credit records",
+            "summary": "各部门报送的行政许可、行政处罚、守信激励和失信惩戒信息，按统一社会信用代码归集。",
+            "classification": "theme",
+            "category_path": ["信用", "公共信用"],
+            "update_cycle": "daily",
+            "sharing": "unconditional",
+            "open_attribute": "conditional",
+            "tags": ["信用", "双公示", "红黑名单"],
+            "table_schema": {
+                "fields": [
+                    _field("record_no", "信用记录编号", required=True, unique=True, sensitivity="public"),
+                    _field("credit_code", "统一社会信用代码", required=True, identifier="credit_code", sensitivity="public"),
+                    _field("subject_name", "主体名称", sensitivity="public"),
+                    _field("category", "信息类别", enum=["行政许可", "行政处罚", "守信激励", "失信惩戒"], sensitivity="public"),
+                    _field("title", "事项", sensitivity="public"),
+                    _field("decided_on", "决定日期", "date", sensitivity="public"),
+                    _field("authority", "认定机关", sensitivity="public"),
+                    _field("valid_until", "公示截止日期", "date", sensitivity="public"),
+                ],
+                "primary_key": ["record_no"],
+            },
+        },
+    ),
+    (
+        "jn.zrzyj",
+        {
+            "name": "标准地址与网格",
+            "name_en": "Standard addresses and grids",
+            "summary": "标准地址编码、地址、所属区县街道社区和网格，以及 WGS 84 坐标。",
+            "classification": "base",
+            "category_path": ["空间地理", "地址"],
+            "update_cycle": "monthly",
+            "sharing": "unconditional",
+            "open_attribute": "open",
+            "tags": ["地址", "网格", "空间地理"],
+            "table_schema": {
+                "fields": [
+                    _field("address_code", "标准地址编码", required=True, unique=True, sensitivity="public"),
+                    _field("address", "标准地址", sensitivity="public"),
+                    _field("district", "区县", sensitivity="public"),
+                    _field("street", "街道（镇）", sensitivity="public"),
+                    _field("community", "社区（村）", sensitivity="public"),
+                    _field("grid_code", "网格编码", sensitivity="public"),
+                    _field("lon", "经度", "number", sensitivity="public"),
+                    _field("lat", "纬度", "number", sensitivity="public"),
+                ],
+                "primary_key": ["address_code"],
+            },
+        },
+    ),
+    (
+        "jn.tjj",
+        {
+            "name": "主要经济指标（区县年度）",
+            "name_en": "Main economic indicators by district",
+            "summary": "各区县地区生产总值、一般公共预算收入、社会消费品零售总额等主要经济指标，按年度。",
+            "classification": "theme",
+            "category_path": ["宏观经济", "统计"],
+            "update_cycle": "yearly",
+            "sharing": "unconditional",
+            "open_attribute": "open",
+            "tags": ["经济", "统计", "GDP"],
+            "table_schema": {
+                "fields": [
+                    _field("indicator_code", "指标编码", required=True, sensitivity="public"),
+                    _field("indicator", "指标名称", sensitivity="public"),
+                    _field("district", "地区", required=True, sensitivity="public"),
+                    _field("period", "统计期", required=True, sensitivity="public"),
+                    _field("value", "数值", "number", sensitivity="public"),
+                    _field("unit", "计量单位", sensitivity="public"),
+                ],
+                "primary_key": ["indicator_code", "district", "period"],
+            },
+        },
+    ),
+    (
+        "jn.scjgj",
+        {
+            "name": "营业执照电子证照",
+            "name_en": "Electronic business licences",
+            "summary": "市场主体营业执照的电子证照信息：证照编号、持证主体、签发日期和状态。",
+            "classification": "department",
+            "category_path": ["电子证照", "营业执照"],
+            "update_cycle": "daily",
+            "sharing": "conditional",
+            "sharing_conditions": "用于政务服务办理中的营业执照核验。",
+            "open_attribute": "closed",
+            "tags": ["电子证照", "营业执照"],
+            "table_schema": {
+                "fields": [
+                    _field("licence_no", "证照编号", required=True, unique=True, sensitivity="public"),
+                    _field("licence_type", "证照类型", required=True, sensitivity="public"),
+                    _field("holder_kind", "持证主体类型", enum=["自然人", "法人"]),
+                    _field("holder_id", "持证主体代码", sensitivity="personal"),
+                    _field("holder_name", "持证主体名称", sensitivity="personal"),
+                    _field("issuer", "签发机关", sensitivity="public"),
+                    _field("issued_on", "签发日期", "date", sensitivity="public"),
+                    _field("valid_until", "有效期至", "date", sensitivity="public"),
+                    _field("status", "状态", enum=["有效", "注销", "吊销"]),
+                ],
+                "primary_key": ["licence_no"],
             },
         },
     ),
@@ -257,58 +396,153 @@ def seed_catalogue(ctx: DemoContext) -> None:
     _seed_rows_and_services(ctx, org_ids)
 
 
-DISTRICT_CODES = {
-    "历下区": "370102", "市中区": "370103", "槐荫区": "370104", "天桥区": "370105", "历城区": "370112", "长清区": "370113",
-    "章丘区": "370114", "济阳区": "370115", "莱芜区": "370116", "钢城区": "370117", "平阴县": "370124", "商河县": "370126",
-}  # fmt: skip
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
-GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
-PERSONS = 2_000
+#: registry kind -> (resource code, priority, mapping) of the demo's sources
+SOURCES: dict[str, list[tuple[str, int, dict[str, Any]]]] = {
+    "population": [
+        ("jn.gaj/00001", 1, {"keys": [["id_number"]], "fields": {f: f for f in ("name", "gender", "birth_date", "district", "address")}}),
+        (
+            "jn.rsj/00001",
+            2,
+            {
+                "keys": [["id_number"]],
+                "fields": {
+                    "name": "name",
+                    "gender": "gender",
+                    "birth_date": "birth_date",
+                    "phone": "phone",
+                    "insured": "status",
+                    "employer_credit_code": "employer_credit_code",
+                },
+            },
+        ),
+        (
+            "jn.mzj/00001",
+            3,
+            {
+                "keys": [["party_a_id"], ["party_b_id"]],
+                "fields": {"marital_status": {"field": "kind", "map": {"结婚": "已婚", "离婚": "离异"}}},
+                "latest_by": "registered_on",
+            },
+        ),
+    ],
+    "legal_entity": [
+        (
+            "jn.scjgj/00001",
+            1,
+            {
+                "keys": [["credit_code"]],
+                "fields": {f: f for f in ("name", "entity_type", "legal_representative", "registered_on", "district", "address", "status")},
+            },
+        ),
+        (
+            "jn.tax/00001",
+            2,
+            {"keys": [["credit_code"]], "fields": {f: f for f in ("name", "legal_representative", "district", "tax_status")}},
+        ),
+    ],
+    "credit": [
+        (
+            "jn.fgw/00001",
+            1,
+            {
+                "keys": [["record_no"]],
+                "fields": {f: f for f in ("credit_code", "subject_name", "category", "title", "decided_on", "authority", "valid_until")},
+            },
+        )
+    ],
+    "geography": [
+        (
+            "jn.zrzyj/00001",
+            1,
+            {
+                "keys": [["address_code"]],
+                "fields": {f: f for f in ("address", "district", "street", "community", "grid_code", "lon", "lat")},
+            },
+        )
+    ],
+    "economy": [
+        ("jn.tjj/00001", 1, {"keys": [["indicator_code", "district", "period"]], "fields": {f: f for f in ("indicator", "value", "unit")}})
+    ],
+    "licence": [
+        (
+            "jn.scjgj/00002",
+            1,
+            {
+                "keys": [["licence_no"]],
+                "fields": {
+                    f: f
+                    for f in ("licence_type", "holder_kind", "holder_id", "holder_name", "issuer", "issued_on", "valid_until", "status")
+                },
+            },
+        )
+    ],
+}
 
 
 def _seed_rows_and_services(ctx: DemoContext, org_ids: dict[str, int]) -> None:
-    """Synthetic residents with valid ID numbers in the population resource, a lookup and a
-    verification service over it, and the Civil Affairs Bureau granted the lookup."""
-    import csv
+    """Synthetic department data (people, companies, credit, addresses, indicators, licences), the
+    six base registries consolidated from it, and governed services over the population data."""
     import tempfile
-    from datetime import date
+    import time
     from pathlib import Path
 
+    import polars as pl
     from sqlalchemy import select
-    from stdnum.cn import ric
 
     from citybrain.core.auth.principal import cli_principal
-    from citybrain.datahub import dataservices, imports
+    from citybrain.core.demo import load_district_boundaries
+    from citybrain.datahub import dataservices, imports, registries, synthetic
     from citybrain.datahub.models import Resource
-    from citybrain.datahub.validators import _place_known
 
-    rng = ctx.rng
+    rng, settings = ctx.rng, ctx.settings
+    started = time.perf_counter()
+    people = synthetic.persons(rng, settings.demo.persons)
+    firms = synthetic.companies(rng, settings.demo.companies, people)
+    datasets: dict[str, list[dict[str, Any]]] = {
+        "jn.gaj/00001": synthetic.household_rows(people),
+        "jn.rsj/00001": synthetic.social_insurance_rows(rng, people, firms),
+        "jn.mzj/00001": synthetic.marriage_rows(rng, people),
+        "jn.scjgj/00001": synthetic.market_rows(firms),
+        "jn.tax/00001": synthetic.tax_rows(rng, firms),
+        "jn.fgw/00001": synthetic.credit_rows(rng, firms),
+        "jn.zrzyj/00001": synthetic.address_rows(rng, 400, load_district_boundaries(settings.data_dir)),
+        "jn.tjj/00001": synthetic.economy_rows(rng),
+        "jn.scjgj/00002": synthetic.licence_rows(firms),
+    }
+    console = cli_principal("demo")
+    landed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for code, rows in datasets.items():
+            resource = ctx.session.scalar(select(Resource).where(Resource.code == code))
+            assert resource is not None, code
+            path = Path(tmp) / f"{code.replace('/', '-')}.csv"
+            pl.DataFrame(rows, infer_schema_length=None).write_csv(path)
+            record = imports.import_file(ctx.session, console, resource.id, path, filename=path.name, files_root=settings.files_dir)
+            assert record.status == "succeeded", (code, record.first_errors[:3])
+            landed += record.inserted
+    ctx.console.print(
+        f"[green]✓[/] {landed:,} department records landed ({len(people):,} residents, {len(firms):,} market entities)"
+        f" in {time.perf_counter() - started:.0f} s"
+    )
+
+    bureau = org_ids[settings.bureau_org_code]
+    bureau_steward = _acting(bureau, Role.DATA_STEWARD)
+    registries.setup(ctx.session, bureau_steward, bureau)
+    for kind, feeds in SOURCES.items():
+        for code, priority, mapping in feeds:
+            resource = ctx.session.scalar(select(Resource).where(Resource.code == code))
+            assert resource is not None, code
+            registries.add_source(ctx.session, bureau_steward, bureau, kind, resource.id, priority=priority, mapping=mapping)
+        run = registries.consolidate(ctx.session, bureau_steward, bureau, kind, files_root=settings.files_dir)
+        ctx.console.print(
+            f"[green]✓[/] registry {kind}: {run.records:,} records from {run.sources} sources"
+            + (f"; {run.linked_probabilistically:,} linked by Splink, {run.to_review:,} to review" if run.linked_probabilistically else "")
+            + (f"; {run.conflicts:,} conflicts for a steward" if run.conflicts else "")
+        )
+
     police = org_ids["jn.gaj"]
     population = ctx.session.scalar(select(Resource).where(Resource.code == "jn.gaj/00001"))
     assert population is not None
-    years = {code: [y for y in range(1940, 2020) if _place_known(code, y)] or [2020] for code in DISTRICT_CODES.values()}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "population.csv"
-        seen: set[str] = set()
-        with path.open("w", encoding="utf-8", newline="") as fh:
-            out = csv.writer(fh)
-            out.writerow(["id_number", "name", "gender", "birth_date", "district", "address"])
-            while len(seen) < PERSONS:
-                district, code = rng.choice(list(DISTRICT_CODES.items()))
-                born = date(rng.choice(years[code]), rng.randint(1, 12), rng.randint(1, 28))
-                sequence = rng.randint(0, 999)
-                body = f"{code}{born:%Y%m%d}{sequence:03d}"
-                number = body + ric.calc_check_digit(body + "0")
-                if number in seen:
-                    continue
-                seen.add(number)
-                gender = "男" if sequence % 2 else "女"
-                name = rng.choice(SURNAMES) + rng.choice(GIVEN) + (rng.choice(GIVEN) if rng.random() < 0.7 else "")
-                out.writerow([number, name, gender, born.isoformat(), district, f"济南市{district}某路{rng.randint(1, 999)}号"])
-        record = imports.import_file(
-            ctx.session, cli_principal("demo"), population.id, path, filename="population.csv", files_root=ctx.settings.files_dir
-        )
-        assert record.status == "succeeded", record.first_errors[:3]
     steward = _acting(police, Role.DATA_STEWARD)
     dataservices.create_service(
         ctx.session, steward, population.id, code="gaj.person.lookup", name="人口基本信息查询", kind="lookup", match_fields=[]
@@ -334,4 +568,4 @@ def _seed_rows_and_services(ctx: DemoContext, org_ids: dict[str, int]) -> None:
         bureau_id=org_ids.get(ctx.settings.bureau_org_code),
     )
     dataservices.approve(ctx.session, steward, application.id, rate_per_minute=600, days=365)
-    ctx.console.print(f"[green]✓[/] {PERSONS:,} synthetic residents landed; 2 data services, 1 grant (市民政局)")
+    ctx.console.print(f"[green]✓[/] 2 data services, 1 grant (市民政局); demo data built in {time.perf_counter() - started:.0f} s")

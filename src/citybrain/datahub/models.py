@@ -209,3 +209,98 @@ class ServiceUsage(Base):
     calls: Mapped[int] = mapped_column(Integer, default=0)
     rows: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
     refused: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# -- base registries (基础库) ------------------------------------------------------------------------
+
+
+class Registry(Base):
+    """One of the six base registries: its fixed-schema resource and how the last consolidation went."""
+
+    __tablename__ = "datahub_registries"
+
+    #: population / legal_entity / credit / geography / economy / licence
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("datahub_resources.id", ondelete="CASCADE"), unique=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: figures of the last consolidation (records, sources, linked by key / probabilistically, conflicts...)
+    last_run: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class RegistrySource(IdMixin, Base):
+    """A department resource that feeds a registry: which of its fields give which registry fields,
+    and how much it is trusted (priority 1 wins over 2 when they disagree)."""
+
+    __tablename__ = "datahub_registry_sources"
+    __table_args__ = (UniqueConstraint("registry_kind", "resource_id"),)
+
+    registry_kind: Mapped[str] = mapped_column(ForeignKey("datahub_registries.kind", ondelete="CASCADE"))
+    resource_id: Mapped[int] = mapped_column(ForeignKey("datahub_resources.id", ondelete="CASCADE"))
+    priority: Mapped[int] = mapped_column(Integer)
+    #: {"keys": [source fields holding the registry key], "fields": {registry field: source field or
+    #: {"field": source field, "map": {source value: registry value}}}, "latest_by": source field}
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class GoldenRecord(Base):
+    """Where each field of a registry record came from: ``provenance`` maps a field to the source
+    resource and version that gave its value (or the steward who decided it)."""
+
+    __tablename__ = "datahub_golden_records"
+
+    registry_kind: Mapped[str] = mapped_column(ForeignKey("datahub_registries.kind", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    sources: Mapped[int] = mapped_column(Integer)
+    conflicts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GoldenLink(IdMixin, Base):
+    """A source row without a reliable key, linked to a registry record by record linkage (Splink)
+    or by a steward's decision."""
+
+    __tablename__ = "datahub_golden_links"
+    __table_args__ = (
+        UniqueConstraint("registry_kind", "resource_id", "source_row"),
+        Index("ix_datahub_golden_links_key", "registry_kind", "key"),
+    )
+
+    registry_kind: Mapped[str] = mapped_column(ForeignKey("datahub_registries.kind", ondelete="CASCADE"))
+    resource_id: Mapped[int] = mapped_column(ForeignKey("datahub_resources.id", ondelete="CASCADE"))
+    #: the source row's own key, as JSON text
+    source_row: Mapped[str] = mapped_column(String(255))
+    #: the registry record it belongs to; None when a steward decided it matches none
+    key: Mapped[str | None] = mapped_column(String(64))
+    #: probabilistic / steward
+    method: Mapped[str] = mapped_column(String(16))
+    probability: Mapped[float | None] = mapped_column()
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class RegistryConflict(IdMixin, Base):
+    """Something a steward must decide: sources that disagree on a field's value (``value``), or a
+    source row that may be a registry record but not surely (``match``)."""
+
+    __tablename__ = "datahub_registry_conflicts"
+    __table_args__ = (Index("ix_datahub_registry_conflicts_open", "registry_kind", "status"),)
+
+    registry_kind: Mapped[str] = mapped_column(ForeignKey("datahub_registries.kind", ondelete="CASCADE"))
+    #: value / match
+    kind: Mapped[str] = mapped_column(String(8))
+    #: value: the record; match: the best candidate
+    key: Mapped[str | None] = mapped_column(String(64))
+    field: Mapped[str | None] = mapped_column(String(64))
+    #: value: [{"resource": code, "version": n, "priority": p, "value": v}]; match: the source row and
+    #: [{"key": k, "probability": p}]
+    candidates: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    #: the value consolidation chose (highest priority), shown until a steward decides
+    chosen: Mapped[str | None] = mapped_column(Text)
+    #: open / resolved
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    resolution: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -334,3 +334,128 @@ def create_service_page(
     fields = [f.strip() for f in match_fields.replace("，", ",").split(",") if f.strip()]
     dataservices.create_service(session, principal, resource_id, code=code, name=name.strip(), kind=kind, match_fields=fields)
     return RedirectResponse("/datahub/services", status_code=303)
+
+
+# -- base registries -------------------------------------------------------------------------------
+
+
+@router.get("/registries", response_class=HTMLResponse)
+def registries_page(request: Request, session: SessionDep, settings: SettingsDep, principal: Principal = require(service.READ)) -> Response:
+    """The six base registries: records, sources, the last consolidation and what waits for a steward."""
+    from citybrain.datahub import registries
+
+    bureau = service.bureau_org_id(session, settings.bureau_org_code)
+    rows = [(r, registries.spec(r.kind), registries.sources(session, r.kind)) for r in registries.list_registries(session)]
+    return render(
+        request,
+        "datahub/registries.html",
+        rows=rows,
+        counts=registries.figures(session),
+        open_counts=registries.open_conflict_counts(session),
+        steward=principal.has(service.WRITE) and service.is_bureau(principal, bureau),
+    )
+
+
+@router.post("/registries/{kind}/consolidate", dependencies=[CsrfChecked])
+def consolidate_page(
+    session: SessionDep,
+    settings: SettingsDep,
+    kind: Annotated[str, PathParam(pattern=r"^[a-z_]{2,16}$")],
+    principal: Principal = require(service.WRITE),
+) -> Response:
+    from citybrain.datahub import registries
+
+    registries.consolidate(
+        session, principal, service.bureau_org_id(session, settings.bureau_org_code), kind, files_root=settings.files_dir
+    )
+    return RedirectResponse(f"/datahub/registries/{kind}", status_code=303)
+
+
+@router.get("/registries/{kind}", response_class=HTMLResponse)
+def registry_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    kind: Annotated[str, PathParam(pattern=r"^[a-z_]{2,16}$")],
+    key: Annotated[str, Query(max_length=64)] = "",
+    purpose: Annotated[str, Query(max_length=500)] = "",
+    clear: Annotated[bool, Query()] = False,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    principal: Principal = require(service.READ),
+) -> Response:
+    """One registry: its sources, the last run, a record with its provenance, and the conflict queue."""
+    from citybrain.datahub import registries
+
+    bureau = service.bureau_org_id(session, settings.bureau_org_code)
+    registry = registries.get(session, kind)
+    steward = principal.has(service.WRITE) and service.is_bureau(principal, bureau)
+    record, error = None, None
+    if key.strip() and steward:
+        try:
+            record = registries.record(
+                session,
+                principal,
+                bureau,
+                kind,
+                key.strip(),
+                purpose=purpose.strip(),
+                secret=settings.resolved_secret_key(),
+                clear=clear,
+            )
+        except CitybrainError as exc:
+            error = exc
+    size = 20
+    conflicts, total = (
+        registries.list_conflicts(session, principal, bureau, kind, offset=(page - 1) * size, limit=size) if steward else ([], 0)
+    )
+    return render(
+        request,
+        "datahub/registry.html",
+        registry=registry,
+        spec=registries.spec(kind),
+        sources=registries.sources(session, kind),
+        records=registries.figures(session).get(kind, 0),
+        steward=steward,
+        record=record,
+        error=error,
+        key=key,
+        purpose=purpose,
+        clear=clear,
+        conflicts=conflicts,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // size)),
+        fields={f["name"]: f for f in registries.spec(kind).fields},
+    )
+
+
+@router.post("/registries/{kind}/conflicts/{conflict_id}/resolve", dependencies=[CsrfChecked])
+def resolve_page(
+    session: SessionDep,
+    settings: SettingsDep,
+    kind: Annotated[str, PathParam(pattern=r"^[a-z_]{2,16}$")],
+    conflict_id: IdPath,
+    choice: Annotated[str, Form(min_length=1, max_length=2000)],
+    note: Annotated[str, Form(max_length=2000)] = "",
+    page: Annotated[int, Form(ge=1, le=10_000)] = 1,
+    principal: Principal = require(service.WRITE),
+) -> Response:
+    """A steward's decision from the queue: a value, a candidate record, or "none of them"."""
+    from citybrain.datahub import registries
+    from citybrain.datahub.models import RegistryConflict
+
+    bureau = service.bureau_org_id(session, settings.bureau_org_code)
+    conflict = session.get(RegistryConflict, conflict_id)
+    is_match = conflict is not None and conflict.kind == "match"
+    registries.resolve(
+        session,
+        principal,
+        bureau,
+        kind,
+        conflict_id,
+        value=None if is_match else choice,
+        key=choice if is_match and choice != "-" else None,
+        no_match=is_match and choice == "-",
+        note=note.strip() or None,
+    )
+    return RedirectResponse(f"/datahub/registries/{kind}?page={page}", status_code=303)

@@ -378,3 +378,115 @@ class GrantRead(BaseModel):
     rate_per_minute: int
     expires_at: datetime
     revoked_at: datetime | None
+
+
+# -- base registries ---------------------------------------------------------------------------------
+
+RegistryKind = Literal["population", "legal_entity", "credit", "geography", "economy", "licence"]
+
+
+class RegistrySourceCreate(BaseModel):
+    """Feed a registry from a published table resource."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resource_code: Annotated[str, StringConstraints(min_length=2, max_length=64)]
+    priority: int = Field(ge=1, le=99, description="1 is the most trusted source; it wins when sources disagree")
+    mapping: dict[str, Any] = Field(
+        description='{"keys": [[source fields giving the registry key]], "fields": {registry field: source field or '
+        '{"field": ..., "map": {...}}}, "latest_by": source field}'
+    )
+
+
+class RegistrySourceRead(BaseModel):
+    resource_id: int
+    resource_code: str
+    priority: int
+    mapping: dict[str, Any]
+
+
+class RegistryRead(BaseModel):
+    kind: RegistryKind
+    name: str
+    name_en: str
+    resource_id: int
+    resource_code: str
+    key: list[str]
+    linkage: bool
+    records: int
+    open_conflicts: int
+    last_run_at: datetime | None
+    last_run: dict[str, Any]
+    sources: list[RegistrySourceRead]
+
+
+class ConsolidationRead(BaseModel):
+    records: int
+    sources: int
+    rows_read: int
+    keyed: int
+    linked_probabilistically: int
+    linked_by_steward: int
+    to_review: int
+    unlinked: int
+    conflicts: int
+    inserted: int
+    updated: int
+    deleted: int
+    import_id: int | None
+    trained_on: int
+
+
+class ConflictRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: Literal["value", "match"]
+    key: str | None
+    field: str | None
+    candidates: dict[str, Any]
+    chosen: str | None
+    status: str
+    resolution: str | None
+    note: str | None
+    resolved_by: str | None
+    resolved_at: datetime | None
+    created_at: datetime
+
+
+class ConflictPage(BaseModel):
+    items: list[ConflictRead]
+    total: int
+
+
+class ConflictResolve(BaseModel):
+    """A value conflict takes ``value`` (one the sources offer); a possible match takes ``key`` (one of
+    the candidates) or ``no_match``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: str | None = Field(None, max_length=2000)
+    key: str | None = Field(None, max_length=64)
+    no_match: bool = False
+    note: str | None = Field(None, max_length=2000)
+
+
+class GoldenLinkRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    resource_id: int
+    source_row: str
+    method: str
+    probability: float | None
+    decided_by: str | None
+
+
+class GoldenRecordRead(BaseModel):
+    kind: str
+    key: str
+    values: dict[str, Any]
+    provenance: dict[str, Any]
+    sources: int
+    masked: list[str]
+    conflicts: list[ConflictRead]
+    links: list[GoldenLinkRead]

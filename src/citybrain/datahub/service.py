@@ -23,7 +23,7 @@ from citybrain.core.db.base import utcnow
 from citybrain.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from citybrain.datahub import dcat, search
 from citybrain.datahub.errors import NotBureau, NotProvider, ResourceNotFound, WrongStatus
-from citybrain.datahub.models import DataImport, Resource, ResourceVersion, ReviewEvent, SearchTerm
+from citybrain.datahub.models import DataImport, Registry, Resource, ResourceVersion, ReviewEvent, SearchTerm
 from citybrain.datahub.schemas import ResourceDraft, Status
 
 READ = "datahub:read"
@@ -125,6 +125,8 @@ def save_version(session: Session, principal: Principal, resource_id: int, data:
     _require_provider(resource, principal)
     if resource.status == Status.IN_REVIEW:
         raise WrongStatus(status=resource.status)
+    if session.scalar(select(Registry.kind).where(Registry.resource_id == resource.id)) is not None:
+        raise Conflict("datahub.registry.schema_fixed")
     if data.code and data.code != resource.code:
         raise ValidationFailed("error.validation", errors=[FieldError(("body", "code"), "datahub.code_fixed")])
     resource.latest_version += 1

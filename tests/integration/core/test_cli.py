@@ -25,6 +25,9 @@ def cli_env(
     monkeypatch.setenv("CITYBRAIN_DATABASE_URL", url)
     monkeypatch.setenv("CITYBRAIN_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("CITYBRAIN_SECRET_KEY", TEST_SECRET)
+    # a small demo city: the full one (100,000 residents) is for `make run`
+    monkeypatch.setenv("CITYBRAIN_DEMO__PERSONS", "1000")
+    monkeypatch.setenv("CITYBRAIN_DEMO__COMPANIES", "200")
     return url
 
 

@@ -27,3 +27,18 @@ def test_import_from_the_command_line(cli_env: str, tmp_path: Path) -> None:
     assert "rejected: 2 problems in 2 rows" in refused
     assert "nothing was written" in refused
     assert "jn.nowhere/1" in unknown
+
+
+def test_registries_from_the_command_line(cli_env: str) -> None:
+    invoke("db", "upgrade")
+    invoke("demo", "--seed", "4")
+    listed = invoke("data", "registries")
+    for kind in ("population", "legal_entity", "credit", "geography", "economy", "licence"):
+        assert kind in listed
+    assert "jn.gaj/00001" in listed
+
+    again = invoke("data", "consolidate", "legal_entity")
+    assert "200 records from 2 sources" in again
+    assert "0 inserted, 0 updated, 0 deleted" in again  # nothing changed since the demo consolidated
+    unknown = invoke("data", "consolidate", "weather", code=1)
+    assert "weather" in unknown
