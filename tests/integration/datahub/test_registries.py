@@ -252,3 +252,45 @@ def test_registries_are_the_bureaus_and_their_schemas_are_fixed(client: TestClie
     refused = client.put(f"{D}/resources/{registry_resource}", json=changed, headers=steward)
     assert refused.status_code == 409
     assert refused.json()["code"] == "datahub.registry.schema_fixed"
+
+
+def test_the_registry_pages_show_records_with_provenance_and_decide_conflicts(client: TestClient, session: Session) -> None:
+    from citybrain.core.web import csrf
+    from tests.builders.core import PASSWORD
+
+    actors, steward, people, _ = _population(client, session)
+    client.post(f"{R}/population/consolidate", headers=steward)
+    conflict = next(c for c in client.get(f"{R}/population/conflicts", headers=steward).json()["items"] if c["kind"] == "value")
+
+    client.get("/login")
+    token = client.cookies.get(csrf.COOKIE) or ""
+    username = f"bsteward{actors.bureau.id}"
+    login = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token}, follow_redirects=False)
+    assert login.status_code == 303
+
+    listing = client.get("/datahub/registries")
+    assert listing.status_code == 200
+    assert "人口基础库" in listing.text
+    assert "电子证照基础库" in listing.text
+
+    page = client.get("/datahub/registries/population", params={"key": people[52]["id_number"], "purpose": "核对"})
+    assert page.status_code == 200
+    assert "139****0052" in page.text  # masked unless asked in clear
+    assert "/00002</code> v1" in page.text  # the phone's provenance: the insurance resource, version 1
+    assert "字段值冲突" in page.text
+
+    decided = client.post(
+        f"/datahub/registries/population/conflicts/{conflict['id']}/resolve",
+        data={"csrf_token": token, "choice": conflict["candidates"]["values"][1]["value"], "note": "窗口核实"},
+        follow_redirects=False,
+    )
+    assert decided.status_code == 303
+    resolved = client.get(f"{R}/population/conflicts", params={"status": "resolved"}, headers=steward).json()["items"]
+    assert [c["id"] for c in resolved] == [conflict["id"]]
+
+    refused = client.post(
+        f"/datahub/registries/population/conflicts/{conflict['id']}/resolve",
+        data={"csrf_token": token, "choice": "x"},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 409  # already decided
