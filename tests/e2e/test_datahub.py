@@ -51,3 +51,30 @@ def test_open_data_needs_no_login(page: Page) -> None:
     expect(page.get_by_role("link", name="户籍人口基本信息")).to_have_count(0)
     page.get_by_role("link", name="公交线路与站点").click()
     expect(page.get_by_role("cell", name="站点名称", exact=True)).to_be_visible()
+
+
+def test_a_bureau_steward_reads_a_registry_record_and_decides_a_conflict(page: Page, log_in: LogIn, screenshots: Path) -> None:
+    log_in("steward.dsjj")
+    nav(page).get_by_role("link", name="基础库", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("基础库")
+    for name in ("人口基础库", "法人基础库", "公共信用基础库", "空间地理基础库", "宏观经济基础库", "电子证照基础库"):
+        expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
+    page.screenshot(path=screenshots / "registries.png", full_page=True)
+
+    page.get_by_role("link", name="人口基础库", exact=True).click()
+    conflicts = page.locator("#conflicts + p + .table-wrap tbody tr")
+    before = page.locator("#conflicts small").inner_text()
+    key = conflicts.first.locator("td").nth(2).inner_text().strip()
+    page.get_by_label("主键").fill(key)
+    page.get_by_label("用途").fill("核对户籍与参保信息")
+    page.get_by_role("button", name="搜索").click()
+    record = page.locator("#record")
+    expect(record).to_be_visible()
+    expect(record.get_by_text("jn.gaj/00001").first).to_be_visible()
+    expect(record.get_by_text("脱敏").first).to_be_visible()
+    page.get_by_role("heading", name="查询基础库记录").scroll_into_view_if_needed()
+    page.evaluate("document.getElementById('record').scrollIntoView({block: 'start'}); window.scrollBy(0, -140)")
+    page.screenshot(path=screenshots / "registry-record.png")
+
+    conflicts.first.get_by_role("button", name="确定").click()
+    expect(page.locator("#conflicts small")).not_to_have_text(before)

@@ -92,6 +92,7 @@ DEMO_USERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("steward.gaj", "公安局数据管理员", "jn.gaj", (Role.DATA_STEWARD,)),
     ("steward.scjgj", "市场监管局数据管理员", "jn.scjgj", (Role.DATA_STEWARD,)),
     ("reviewer.dsjj", "大数据局审核员", DATA_BUREAU, (Role.REVIEWER,)),
+    ("steward.dsjj", "大数据局数据管理员", DATA_BUREAU, (Role.DATA_STEWARD,)),
     ("operator.dsjj", "运行中心值班员", DATA_BUREAU, (Role.OPERATOR,)),
     ("viewer.jtj", "交通运输局查看员", "jn.jtj", (Role.VIEWER,)),
 )

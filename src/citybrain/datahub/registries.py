@@ -575,7 +575,7 @@ def consolidate(session: Session, principal: Principal, bureau_id: int | None, k
     counts = rows.group_by("_key").agg(n=pl.col("_resource").n_unique())
     _store_provenance(session, kind, winners, counts, disputed, steward_actor)
     _store_links(session, kind, result, open_rows)
-    _store_match_reviews(session, kind, result, open_rows)
+    _store_match_reviews(session, kind, result, open_rows, keyed)
     session.add_all(conflicts)
 
     figures = RunFigures(
@@ -704,7 +704,9 @@ def _store_links(session: Session, kind: str, result: linkage.LinkResult, open_r
         session.execute(insert(GoldenLink), batch)
 
 
-def _store_match_reviews(session: Session, kind: str, result: linkage.LinkResult, open_rows: pl.DataFrame) -> None:
+def _store_match_reviews(session: Session, kind: str, result: linkage.LinkResult, open_rows: pl.DataFrame, keyed: pl.DataFrame) -> None:
+    """A steward's queue of possible matches: the source row and each candidate record, both with
+    the fields the model compared, so the two can be told apart (or not) side by side."""
     session.execute(
         delete(RegistryConflict).where(
             RegistryConflict.registry_kind == kind, RegistryConflict.kind == "match", RegistryConflict.status == "open"
@@ -718,6 +720,14 @@ def _store_match_reviews(session: Session, kind: str, result: linkage.LinkResult
         uid: {"resource": res, "row": dict(zip(shown, vals, strict=True))}
         for uid, res, *vals in open_rows.select("_uid", "_resource", *shown).iter_rows()
     }
+    wanted = {c["key"] for candidates in result.review["candidates"].to_list() for c in candidates or []}
+    known = (
+        keyed.filter(pl.col("_key").is_in(list(wanted)))
+        .sort(["_key", "_priority"])
+        .group_by("_key", maintain_order=True)
+        .agg([pl.col(f).drop_nulls().first() for f in shown])
+    )
+    records = {key: dict(zip(shown, vals, strict=True)) for key, *vals in known.iter_rows()}
     for uid, candidates in result.review.iter_rows():
         resource_id, row = _split_uid(uid)
         best = candidates[0] if candidates else None
@@ -731,7 +741,10 @@ def _store_match_reviews(session: Session, kind: str, result: linkage.LinkResult
                     "resource_id": resource_id,
                     "source_row": row,
                     **details.get(uid, {}),
-                    "candidates": [{"key": c["key"], "probability": round(float(c["probability"]), 4)} for c in candidates],
+                    "candidates": [
+                        {"key": c["key"], "probability": round(float(c["probability"]), 4), "row": records.get(c["key"], {})}
+                        for c in candidates
+                    ],
                 },
                 chosen=None,
                 status="open",
@@ -913,7 +926,8 @@ def record(
     for f in schema.fields:
         value = row[f.name]
         if f.name in masked and value is not None:
-            value = ingest.mask(str(value), f)
+            # a date keeps its year (an age band is often all a steward needs); the rest as imports mask
+            value = f"{value:%Y}-**-**" if f.type == "date" and hasattr(value, "year") else ingest.mask(str(value), f)
         values[f.name] = value.isoformat() if hasattr(value, "isoformat") else value
     people = [f.name for f in schema.fields if f.identifier == "resident_id"]
     if personal:

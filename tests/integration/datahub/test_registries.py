@@ -150,6 +150,7 @@ def test_consolidation_joins_by_key_links_the_rest_and_keeps_provenance(client: 
     assert body["provenance"]["phone"]["resource"].endswith("/00002")
     assert body["provenance"]["name"]["version"] == 1
     assert body["values"]["phone"] == "139****0052"  # masked unless asked in clear
+    assert body["values"]["birth_date"] == people[52]["birth_date"][:4] + "-**-**"
     assert body["values"]["name"] != people[52]["name"]
     assert [link["method"] for link in body["links"]] == ["probabilistic"]
     assert truth["SB0052"] == people[52]["id_number"]
@@ -210,7 +211,11 @@ def test_a_possible_match_is_confirmed_by_a_steward(client: TestClient, session:
     client.post(f"{R}/population/consolidate", headers=steward)
     matches = client.get(f"{R}/population/conflicts", params={"kind": "match"}, headers=steward).json()["items"]
     off_by_a_day = next(m for m in matches if m["candidates"]["source_row"] == "[SB0054]")
-    assert off_by_a_day["candidates"]["candidates"][0]["key"] == people[54]["id_number"]
+    best = off_by_a_day["candidates"]["candidates"][0]
+    assert best["key"] == people[54]["id_number"]
+    # the steward sees the row and the candidate side by side: the birth dates differ by a day
+    assert best["row"]["birth_date"] == people[54]["birth_date"]
+    assert off_by_a_day["candidates"]["row"]["birth_date"] != people[54]["birth_date"]
     wrong = client.post(f"{R}/population/conflicts/{off_by_a_day['id']}/resolve", json={"key": people[0]["id_number"]}, headers=steward)
     assert wrong.status_code == 422
     ok = client.post(f"{R}/population/conflicts/{off_by_a_day['id']}/resolve", json={"key": people[54]["id_number"]}, headers=steward)
