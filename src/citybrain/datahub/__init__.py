@@ -49,6 +49,7 @@ def domain() -> Domain:
             NavItem("nav.datahub", "/datahub", scope="datahub:read", order=100),
             NavItem("nav.datahub_queue", "/datahub/queue", scope="datahub:read", order=110),
             NavItem("nav.datahub_services", "/datahub/services", scope="datahub:read", order=115),
+            NavItem("nav.datahub_usage", "/datahub/usage", scope="datahub:read", order=116),
             NavItem("nav.datahub_registries", "/datahub/registries", scope="datahub:read", order=118),
             NavItem("nav.open_data", "/open", scope=None, order=120),
         ],

@@ -459,3 +459,22 @@ def resolve_page(
         note=note.strip() or None,
     )
     return RedirectResponse(f"/datahub/registries/{kind}?page={page}", status_code=303)
+
+
+@router.get("/usage", response_class=HTMLResponse)
+def usage_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+    principal: Principal = require(service.READ),
+) -> Response:
+    """Calls per service, consumer and day; the most used services; refused calls. A provider sees
+    its own services, the data bureau all of them."""
+    report = service.usage_report(session, principal, service.bureau_org_id(session, settings.bureau_org_code), days)
+    chart = {
+        "days": [d.isoformat() for d, _, _ in report.daily],
+        "calls": [c for _, c, _ in report.daily],
+        "refused": [r for _, _, r in report.daily],
+    }
+    return render(request, "datahub/usage.html", report=report, chart=chart, days=days)

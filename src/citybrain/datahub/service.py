@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 from rdflib import Graph
 from sqlalchemy import Select, and_, delete, func, or_, select
@@ -463,3 +465,57 @@ def get_import(session: Session, principal: Principal, import_id: int) -> DataIm
     if principal.via != "cli":
         _require_provider(_get(session, record.resource_id), principal)
     return record
+
+
+@dataclass
+class UsageReport:
+    """Calls to data services over a period: totals, per service and consumer, per day."""
+
+    days: int
+    calls: int
+    rows: int
+    refused: int
+    #: (service code, service name, calls, rows, refused), most called first
+    services: list[tuple[str, str, int, int, int]]
+    #: (service code, consumer organisation, calls, rows, refused), most called first
+    consumers: list[tuple[str, str, int, int, int]]
+    #: (day, calls, refused), oldest first, every day of the period
+    daily: list[tuple[date, int, int]]
+
+
+def usage_report(session: Session, principal: Principal, bureau_id: int | None, days: int) -> UsageReport:
+    """The usage pages' figures: the provider's own services, every service for the data bureau."""
+    from datetime import timedelta
+
+    from citybrain.datahub import dataservices
+
+    today = utcnow().date()
+    since = today - timedelta(days=days - 1)
+    rows = [(u, s) for u, s in dataservices.usage(session, principal, bureau_id) if u.day >= since]
+    names = org_names(session, {u.consumer_org_id for u, _ in rows})
+    per_service: dict[str, list[Any]] = {}
+    per_consumer: dict[tuple[str, str], list[int]] = {}
+    per_day = {since + timedelta(days=i): [0, 0] for i in range(days)}
+    for u, s in rows:
+        entry = per_service.setdefault(s.code, [s.name, 0, 0, 0])
+        entry[1] += u.calls
+        entry[2] += u.rows
+        entry[3] += u.refused
+        consumer = per_consumer.setdefault((s.code, names.get(u.consumer_org_id, str(u.consumer_org_id))), [0, 0, 0])
+        consumer[0] += u.calls
+        consumer[1] += u.rows
+        consumer[2] += u.refused
+        day = per_day.setdefault(u.day, [0, 0])
+        day[0] += u.calls
+        day[1] += u.refused
+    services = sorted(((code, v[0], v[1], v[2], v[3]) for code, v in per_service.items()), key=lambda r: (-r[2], r[0]))
+    consumers = sorted(((k[0], k[1], v[0], v[1], v[2]) for k, v in per_consumer.items()), key=lambda r: (-r[2], r[0], r[1]))
+    return UsageReport(
+        days=days,
+        calls=sum(r[2] for r in services),
+        rows=sum(r[3] for r in services),
+        refused=sum(r[4] for r in services),
+        services=services,
+        consumers=consumers,
+        daily=[(d, v[0], v[1]) for d, v in sorted(per_day.items())],
+    )
