@@ -174,6 +174,7 @@ def user_create(
     name: Annotated[str | None, typer.Option(help="display name")] = None,
     role: Annotated[list[str] | None, typer.Option(help="role (repeat for several)")] = None,
     password: Annotated[str | None, typer.Option(help="password; asked for when omitted")] = None,
+    id_number: Annotated[str | None, typer.Option(help="a citizen account's resident ID number (only its pseudonym is kept)")] = None,
 ) -> None:
     """Create a user in an organisation."""
     if password is None:
@@ -183,7 +184,15 @@ def user_create(
             user = auth_service.create_user(
                 session,
                 cli_principal(),
-                UserCreate(username=username, display_name=name or username, password=password, org_code=org, roles=role or ["viewer"]),
+                UserCreate(
+                    username=username,
+                    display_name=name or username,
+                    password=password,
+                    org_code=org,
+                    roles=role or ["viewer"],
+                    id_number=id_number,
+                ),
+                secret=_settings().resolved_secret_key(),
             )
             console.print(f"[green]✓[/] user {user.username} (id {user.id}) in {org} with roles {', '.join(user.roles)}")
     except CitybrainError as exc:

@@ -78,3 +78,16 @@ def test_a_bureau_steward_reads_a_registry_record_and_decides_a_conflict(page: P
 
     conflicts.first.get_by_role("button", name="确定").click()
     expect(page.locator("#conflicts small")).not_to_have_text(before)
+
+
+def test_a_citizen_sees_who_read_their_data(page: Page, log_in: LogIn, screenshots: Path) -> None:
+    log_in("citizen.demo")
+    nav(page).get_by_role("link", name="我的数据足迹", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("我的数据足迹")
+    trail = page.locator("#my-trail")
+    expect(trail.get_by_role("cell", name="市民政局", exact=True)).to_be_visible()
+    expect(trail.get_by_role("cell", name="市大数据局", exact=True)).to_be_visible()
+    expect(trail.get_by_text("低保、特困人员救助资格核验")).to_be_visible()
+    page.screenshot(path=screenshots / "my-trail.png")
+    # a citizen sees no staff pages
+    expect(nav(page).get_by_role("link", name="数据目录", exact=True)).to_have_count(0)

@@ -52,6 +52,7 @@ def domain() -> Domain:
             NavItem("nav.datahub_usage", "/datahub/usage", scope="datahub:read", order=116),
             NavItem("nav.datahub_registries", "/datahub/registries", scope="datahub:read", order=118),
             NavItem("nav.open_data", "/open", scope=None, order=120),
+            NavItem("nav.my_trail", "/datahub/my-trail", scope="", order=130),
         ],
         templates_dir=HERE / "templates",
         locales_dir=HERE / "locales",

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from citybrain.core.auth.principal import AUDIT_READ, Principal
-from citybrain.core.errors import FieldError, ValidationFailed
+from citybrain.core.errors import FieldError, NotFound, ValidationFailed
 from citybrain.core.files import service as files_service
 from citybrain.core.i18n import translate
 from citybrain.core.web.deps import Public, SessionDep, SettingsDep, require
@@ -645,3 +645,13 @@ def get_registry_record(
         conflicts=[ConflictRead.model_validate(c) for c in view.conflicts],
         links=[GoldenLinkRead.model_validate(link) for link in view.links],
     )
+
+
+@services_router.get("/my-trail")
+def my_trail(session: SessionDep, principal: Principal = require("")) -> list[TrailRead]:
+    """The caller's own data trail: who read their personal data, when, through which service and why
+    (citizen accounts bound to a resident ID number; others get 404)."""
+    entries = service.my_trail(session, principal)
+    if entries is None:
+        raise NotFound("datahub.my_trail.not_bound")
+    return [TrailRead(**vars(e)) for e in entries]

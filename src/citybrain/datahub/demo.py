@@ -569,3 +569,34 @@ def _seed_rows_and_services(ctx: DemoContext, org_ids: dict[str, int]) -> None:
     )
     dataservices.approve(ctx.session, steward, application.id, rate_per_minute=600, days=365)
     ctx.console.print(f"[green]✓[/] 2 data services, 1 grant (市民政局); demo data built in {time.perf_counter() - started:.0f} s")
+    _seed_citizen(ctx, org_ids, people[0], bureau_steward, bureau)
+
+
+def _seed_citizen(ctx: DemoContext, org_ids: dict[str, int], person: Any, bureau_steward: Any, bureau: int) -> None:
+    """A citizen account bound to one synthetic resident, whose data two departments then read for
+    a stated purpose, so the citizen's own data trail has something to show."""
+    from citybrain.core.auth import service as auth
+    from citybrain.core.auth.models import OrgKind
+    from citybrain.core.auth.schemas import OrgCreate, UserCreate
+    from citybrain.datahub import dataservices, registries
+
+    secret = ctx.settings.resolved_secret_key()
+    auth.create_organisation(
+        ctx.session, ctx.principal, OrgCreate(code="jn.citizen.demo", name=f"市民 {person.name}", kind=OrgKind.CITIZEN)
+    )
+    auth.create_user(
+        ctx.session,
+        ctx.principal,
+        UserCreate(
+            username="citizen.demo",
+            display_name=person.name,
+            password=ctx.shared.get("admin_password") or "citizen-demo-password",
+            org_code="jn.citizen.demo",
+            roles=[],
+            id_number=person.id_number,
+        ),
+        secret=secret,
+    )
+    registries.record(ctx.session, bureau_steward, bureau, "population", person.id_number, purpose="户籍与参保信息核对", secret=secret)
+    dataservices.call(ctx.session, _acting(org_ids["jn.mzj"], Role.OPERATOR), "gaj.person.lookup", secret=secret, key=person.id_number)
+    ctx.console.print(f"[green]✓[/] citizen account citizen.demo ({person.name}), with two reads of their data in its trail")

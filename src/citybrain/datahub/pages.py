@@ -478,3 +478,9 @@ def usage_page(
         "refused": [r for _, _, r in report.daily],
     }
     return render(request, "datahub/usage.html", report=report, chart=chart, days=days)
+
+
+@router.get("/my-trail", response_class=HTMLResponse)
+def my_trail_page(request: Request, session: SessionDep, principal: Principal = require("")) -> Response:
+    """A citizen's own data trail (like Estonia's data tracker): who read my data, when and why."""
+    return render(request, "datahub/my_trail.html", entries=service.my_trail(session, principal))

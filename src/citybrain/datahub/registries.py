@@ -939,7 +939,7 @@ def record(
             subject_id=dataservices.person_ref(secret, str(row[people[0]])) if people else f"{kind}:{key}",
             purpose=purpose,
             personal=True,
-            detail={"service": f"registry:{kind}", "fields": sorted(f.name for f in personal if f.name not in masked) or ["(masked)"]},
+            detail={"service": f"registry:{kind}", "fields": sorted(f.name for f in personal), "in_clear": not masked},
         )
     conflicts = list(
         session.scalars(

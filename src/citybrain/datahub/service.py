@@ -519,3 +519,39 @@ def usage_report(session: Session, principal: Principal, bureau_id: int | None, 
         consumers=consumers,
         daily=[(d, v[0], v[1]) for d, v in sorted(per_day.items())],
     )
+
+
+@dataclass(frozen=True)
+class TrailItem:
+    """One read of a person's data: when, by which organisation, through which service, why."""
+
+    at: Any
+    organisation: str
+    service: str
+    purpose: str | None
+    fields: list[str]
+
+
+def trail_of(session: Session, ref: str) -> list[TrailItem]:
+    """Every audited read of the person with pseudonym ``ref`` (newest first)."""
+    from citybrain.core.audit.models import AuditEntry
+    from citybrain.datahub.dataservices import PERSON_SUBJECT
+
+    entries = session.scalars(
+        select(AuditEntry).where(AuditEntry.subject_type == PERSON_SUBJECT, AuditEntry.subject_id == ref).order_by(AuditEntry.seq.desc())
+    ).all()
+    names = org_names(session, {e.org_id for e in entries if e.org_id is not None})
+    return [
+        TrailItem(e.at, names.get(e.org_id or 0, "?"), str(e.detail.get("service", "")), e.purpose, list(e.detail.get("fields", [])))
+        for e in entries
+    ]
+
+
+def my_trail(session: Session, principal: Principal) -> list[TrailItem] | None:
+    """The logged-in citizen's own trail; None when the account names no one."""
+    from citybrain.core.auth.models import User
+
+    user = session.get(User, principal.id) if principal.kind == "user" and principal.id is not None else None
+    if user is None or user.person_ref is None:
+        return None
+    return trail_of(session, user.person_ref)

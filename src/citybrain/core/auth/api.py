@@ -102,8 +102,11 @@ def list_users(
 
 
 @router.post("/users", tags=["users"], status_code=status.HTTP_201_CREATED)
-def create_user(session: SessionDep, data: UserCreate, principal: Principal = require(scopes.USERS_ADMIN)) -> UserRead:
-    return UserRead.model_validate(service.create_user(session, principal, data))
+def create_user(
+    session: SessionDep, settings: SettingsDep, data: UserCreate, principal: Principal = require(scopes.USERS_ADMIN)
+) -> UserRead:
+    """Create a user; a citizen account may name its holder's resident ID number (only its pseudonym is kept)."""
+    return UserRead.model_validate(service.create_user(session, principal, data, secret=settings.resolved_secret_key()))
 
 
 @router.patch("/users/{user_id}", tags=["users"])

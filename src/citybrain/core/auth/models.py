@@ -57,6 +57,8 @@ class User(IdMixin, TimestampMixin, Base):
     language: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: a citizen account's holder, as the pseudonym of their resident ID number (identity.person_ref)
+    person_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
     role_rows: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin", order_by="UserRole.role")
@@ -64,6 +66,11 @@ class User(IdMixin, TimestampMixin, Base):
     @property
     def roles(self) -> list[str]:
         return [r.role for r in self.role_rows]
+
+    @property
+    def identity_bound(self) -> bool:
+        """The account names its holder (a citizen account with a resident ID number)."""
+        return self.person_ref is not None
 
 
 class UserRole(Base):

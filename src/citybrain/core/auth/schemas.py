@@ -49,6 +49,9 @@ class UserCreate(BaseModel):
     password: Annotated[str, StringConstraints(min_length=10, max_length=256)]
     org_code: str
     roles: list[str] = Field(default_factory=lambda: ["viewer"])
+    id_number: Annotated[str, StringConstraints(pattern=r"^\d{17}[\dXx]$")] | None = Field(
+        None, description="the holder's resident ID number (citizen accounts); only its pseudonym is kept"
+    )
 
 
 class UserUpdate(BaseModel):
@@ -71,6 +74,7 @@ class UserRead(BaseModel):
     roles: list[str]
     active: bool
     last_login_at: datetime | None
+    identity_bound: bool = False
 
 
 class UserPage(BaseModel):

@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from citybrain.core.audit import service as audit
-from citybrain.core.auth import passwords, tokens
+from citybrain.core.auth import identity, passwords, tokens
 from citybrain.core.auth.models import (
     ApiKey,
     BrowserSession,
@@ -118,18 +118,27 @@ def check_roles(roles: Sequence[str]) -> None:
         raise ValidationFailed("error.validation", errors=errors)
 
 
-def create_user(session: Session, actor: Principal, data: UserCreate) -> User:
-    """Create a user in an existing organisation with known roles."""
+def create_user(session: Session, actor: Principal, data: UserCreate, *, secret: str | None = None) -> User:
+    """Create a user in an existing organisation with known roles. A citizen account names its
+    holder's resident ID number, of which only the pseudonym (keyed with ``secret``) is kept."""
     check_roles(data.roles)
     org = get_org_by_code(session, data.org_code)
     if session.scalar(select(User.id).where(User.username == data.username)) is not None:
         raise Conflict("user.username_taken", username=data.username)
+    ref = None
+    if data.id_number is not None:
+        if secret is None or not identity.is_resident_id(data.id_number):
+            raise ValidationFailed("error.validation", errors=[FieldError(("body", "id_number"), "user.bad_id_number")])
+        ref = identity.person_ref(secret, data.id_number)
+        if session.scalar(select(User.id).where(User.person_ref == ref)) is not None:
+            raise Conflict("user.person_taken")
     user = User(
         username=data.username,
         display_name=data.display_name,
         email=data.email,
         password_hash=passwords.hash_password(data.password),
         org_id=org.id,
+        person_ref=ref,
     )
     user.role_rows = [UserRole(role=r) for r in sorted(set(data.roles))]
     session.add(user)
