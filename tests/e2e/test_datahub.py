@@ -91,3 +91,14 @@ def test_a_citizen_sees_who_read_their_data(page: Page, log_in: LogIn, screensho
     page.screenshot(path=screenshots / "my-trail.png")
     # a citizen sees no staff pages
     expect(nav(page).get_by_role("link", name="数据目录", exact=True)).to_have_count(0)
+
+
+def test_a_provider_sees_the_usage_of_its_services(page: Page, log_in: LogIn, screenshots: Path) -> None:
+    log_in("steward.gaj")
+    nav(page).get_by_role("link", name="服务用量", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("数据服务用量")
+    services = page.locator("#usage-services")
+    expect(services.get_by_text("gaj.person.lookup")).to_be_visible()
+    expect(page.locator("#usage-consumers").get_by_role("cell", name="市民政局", exact=True)).to_be_visible()
+    expect(page.locator("#usage-chart canvas")).to_have_count(1)
+    page.screenshot(path=screenshots / "usage.png")

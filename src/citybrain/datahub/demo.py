@@ -569,17 +569,22 @@ def _seed_rows_and_services(ctx: DemoContext, org_ids: dict[str, int]) -> None:
     )
     dataservices.approve(ctx.session, steward, application.id, rate_per_minute=600, days=365)
     ctx.console.print(f"[green]✓[/] 2 data services, 1 grant (市民政局); demo data built in {time.perf_counter() - started:.0f} s")
-    _seed_citizen(ctx, org_ids, people[0], bureau_steward, bureau)
+    _seed_citizen(ctx, org_ids, people, bureau_steward, bureau)
 
 
-def _seed_citizen(ctx: DemoContext, org_ids: dict[str, int], person: Any, bureau_steward: Any, bureau: int) -> None:
+def _seed_citizen(ctx: DemoContext, org_ids: dict[str, int], people: list[Any], bureau_steward: Any, bureau: int) -> None:
     """A citizen account bound to one synthetic resident, whose data two departments then read for
-    a stated purpose, so the citizen's own data trail has something to show."""
+    a stated purpose, so the citizen's own data trail has something to show; and a batch of real
+    governed lookups (some refused), so the usage page has figures."""
+    import contextlib
+
     from citybrain.core.auth import service as auth
     from citybrain.core.auth.models import OrgKind
     from citybrain.core.auth.schemas import OrgCreate, UserCreate
+    from citybrain.core.errors import CitybrainError
     from citybrain.datahub import dataservices, registries
 
+    person = people[0]
     secret = ctx.settings.resolved_secret_key()
     auth.create_organisation(
         ctx.session, ctx.principal, OrgCreate(code="jn.citizen.demo", name=f"市民 {person.name}", kind=OrgKind.CITIZEN)
@@ -598,5 +603,12 @@ def _seed_citizen(ctx: DemoContext, org_ids: dict[str, int], person: Any, bureau
         secret=secret,
     )
     registries.record(ctx.session, bureau_steward, bureau, "population", person.id_number, purpose="户籍与参保信息核对", secret=secret)
-    dataservices.call(ctx.session, _acting(org_ids["jn.mzj"], Role.OPERATOR), "gaj.person.lookup", secret=secret, key=person.id_number)
-    ctx.console.print(f"[green]✓[/] citizen account citizen.demo ({person.name}), with two reads of their data in its trail")
+    mzj = _acting(org_ids["jn.mzj"], Role.OPERATOR)
+    dataservices.call(ctx.session, mzj, "gaj.person.lookup", secret=secret, key=person.id_number)
+    # a morning of 市民政局's eligibility checks, and a few asks outside the grant that are refused
+    for other in ctx.rng.sample(people, min(120, len(people))):
+        dataservices.call(ctx.session, mzj, "gaj.person.lookup", secret=secret, key=other.id_number)
+    for other in ctx.rng.sample(people, 6):
+        with contextlib.suppress(CitybrainError):  # refused, and metered as such
+            dataservices.call(ctx.session, mzj, "gaj.person.lookup", secret=secret, key=other.id_number, fields=["address"])
+    ctx.console.print(f"[green]✓[/] citizen account citizen.demo ({person.name}) with two reads in its trail; 127 governed calls")
