@@ -12,14 +12,18 @@ from citybrain.core.plugins import Domain
 
 @cache
 def installed() -> tuple[Domain, ...]:
-    """The kernel and every domain, each set up once (role scopes, event handlers)."""
+    """The kernel and every domain, each set up once (role scopes, event handlers, translations:
+    the command line speaks the domains' messages as the pages do)."""
     from citybrain import datahub
+    from citybrain.core.i18n import register_catalogue
     from citybrain.core.kernel import KERNEL
 
     domains = (KERNEL, datahub.domain())
     for domain in domains:
         if domain.setup is not None:
             domain.setup()
+        if domain.locales_dir is not None:
+            register_catalogue(domain.locales_dir)
     return domains
 
 
