@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -12,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from citybrain import __version__
 from citybrain.core import health
+from citybrain.core.audit.writer import AuditWriter
 from citybrain.core.db.session import Database, create_database
 from citybrain.core.i18n import register_catalogue
 from citybrain.core.web import problems
@@ -37,15 +40,28 @@ VENDOR = {
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the app. ``database`` lets tests pass one bound to their rolled-back connection."""
     settings = settings or Settings()
+    owns_database = database is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # what is queued is written before the process goes; no call is left waiting
+        app.state.audit_writer.close()
+        if owns_database:
+            app.state.database.dispose()
+
     app = FastAPI(
         title="citybrain 城市大脑",
         version=__version__,
         description="Open-source city operating platform. 开源城市运行平台。",
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.database = database or create_database(settings.effective_database_url, echo=settings.sql_echo)
+    #: group commit of audited calls (see citybrain.core.audit.writer)
+    app.state.audit_writer = AuditWriter(app.state.database)
 
     domains = installed()
     for domain in domains:
@@ -69,9 +85,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     problems.install(app)
     app.include_router(health.router)
+    # Routes are matched in order, one by one (about 1.5 µs each): every domain's API before any
+    # page, so an API call does not first try the pages of the domains listed before its own.
     for domain in domains:
         if domain.api_router is not None:
             app.include_router(domain.api_router)
+    for domain in domains:
         if domain.page_router is not None:
             app.include_router(domain.page_router, include_in_schema=False)
 

@@ -81,6 +81,7 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     reload: Annotated[bool, typer.Option(help="restart on code changes (development)")] = False,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="server processes; about one per core (not with --reload)")] = 1,
 ) -> None:
     """Serve the pages and the API."""
     import uvicorn
@@ -94,7 +95,9 @@ def serve(
         console.print(
             f"[bold]citybrain[/] admin login: {admin_file.read_text(encoding='utf-8').strip()}  (from {admin_file})", soft_wrap=True
         )
-    uvicorn.run("citybrain.app:create_app", factory=True, host=host, port=port, reload=reload, log_level="info")
+    uvicorn.run(
+        "citybrain.app:create_app", factory=True, host=host, port=port, reload=reload, workers=None if reload else workers, log_level="info"
+    )
 
 
 @db_app.command("upgrade")

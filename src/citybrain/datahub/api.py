@@ -13,7 +13,17 @@ from citybrain.core.auth.principal import AUDIT_READ, Principal
 from citybrain.core.errors import FieldError, NotFound, ValidationFailed
 from citybrain.core.files import service as files_service
 from citybrain.core.i18n import translate
-from citybrain.core.web.deps import Public, SessionDep, SettingsDep, require
+from citybrain.core.web.deps import (
+    CACHED_SECURITY,
+    Public,
+    SessionDep,
+    SettingsDep,
+    get_audit_writer,
+    get_database,
+    get_settings,
+    require,
+    require_cached,
+)
 from citybrain.core.web.params import IdPath, IdQuery, Limit, Offset
 from citybrain.datahub import dataservices, imports, registries, service
 from citybrain.datahub.errors import ImportRejected, ResourceNotFound
@@ -361,30 +371,39 @@ def reject_application(
     return ApplicationRead.model_validate(dataservices.reject(session, principal, application_id, data.reason))
 
 
-@services_router.get("/services/{code}/lookup")
-def lookup(
-    session: SessionDep,
-    settings: SettingsDep,
+def _gateway(request: Request) -> dataservices.Gateway:
+    """The app's governed-call gateway, made on first use (a plain function, not a dependency: the
+    hot routes take no more dependencies than they need)."""
+    found: dataservices.Gateway | None = getattr(request.app.state, "datahub_gateway", None)
+    if found is None:
+        secret = get_settings(request).resolved_secret_key()
+        found = request.app.state.datahub_gateway = dataservices.Gateway(get_database(request), get_audit_writer(request), secret)
+    return found
+
+
+@services_router.get("/services/{code}/lookup", openapi_extra=CACHED_SECURITY)
+async def lookup(
+    request: Request,
     code: ServiceCode,
     key: Annotated[str, Query(min_length=1, max_length=200)],
     fields: Annotated[str | None, Query(max_length=2000, description="comma-separated; default: every granted field")] = None,
-    principal: Principal = require(service.CALL),
+    principal: Principal = require_cached(service.CALL),
 ) -> CallRead:
-    """Look one row up by its key, with the granted fields (personal ones masked unless granted)."""
-    result = dataservices.call(session, principal, code, secret=settings.resolved_secret_key(), fields=_fields(fields), key=key)
+    """Look one row up by its key, with the granted fields (personal ones masked unless granted).
+    The read is in the audit log (committed) before the answer is sent; 503 if it cannot be."""
+    result = await _gateway(request).call(principal, code, fields=_fields(fields), key=key)
     return CallRead(rows=result.rows, masked=result.masked or [])
 
 
-@services_router.get("/services/{code}/query")
-def query(
-    session: SessionDep,
-    settings: SettingsDep,
+@services_router.get("/services/{code}/query", openapi_extra=CACHED_SECURITY)
+async def query(
+    request: Request,
     code: ServiceCode,
     where: Annotated[list[str] | None, Query(max_length=10, description="field:value, repeatable")] = None,
     fields: Annotated[str | None, Query(max_length=2000)] = None,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=dataservices.MAX_QUERY_ROWS)] = 20,
-    principal: Principal = require(service.CALL),
+    principal: Principal = require_cached(service.CALL),
 ) -> CallRead:
     """Rows matching every ``where`` (field:value), a page at a time."""
     filters = {}
@@ -395,18 +414,16 @@ def query(
                 "error.validation", errors=[FieldError(("query", "where"), "datahub.service.bad_where", {"where": item})]
             )
         filters[name] = value
-    result = dataservices.call(
-        session, principal, code, secret=settings.resolved_secret_key(), fields=_fields(fields), filters=filters, limit=limit, offset=offset
-    )
+    result = await _gateway(request).call(principal, code, fields=_fields(fields), filters=filters, limit=limit, offset=offset)
     return CallRead(rows=result.rows, masked=result.masked or [])
 
 
-@services_router.post("/services/{code}/verify")
-def verify(
-    session: SessionDep, settings: SettingsDep, code: ServiceCode, data: VerifyRequest, principal: Principal = require(service.CALL)
+@services_router.post("/services/{code}/verify", openapi_extra=CACHED_SECURITY)
+async def verify(
+    request: Request, code: ServiceCode, data: VerifyRequest, principal: Principal = require_cached(service.CALL)
 ) -> VerifyRead:
     """Yes or no: does a row with these values exist? Reveals nothing else."""
-    result = dataservices.call(session, principal, code, secret=settings.resolved_secret_key(), values=dict(data.values))
+    result = await _gateway(request).call(principal, code, values=dict(data.values))
     return VerifyRead(match=bool(result.match))
 
 

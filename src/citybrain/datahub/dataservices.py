@@ -10,8 +10,17 @@ names them in clear), the purpose, a rate limit and an expiry.
 
 Each call is refused outside its grant (fields not granted, over the rate, expired), metered per
 service, consumer and day, and every read of personal data is written to the audit log with the
-grant's purpose and a pseudonym of each person read, in the same transaction, which the request
-commits before the answer leaves. A citizen's access trail finds those entries by the pseudonym.
+grant's purpose and a pseudonym of each person read, committed before the answer leaves. A
+citizen's access trail finds those entries by the pseudonym.
+
+Lookups, queries and verifications are the hot path and go through the app's :class:`Gateway`: the
+service and the caller's grant come from a cache of a second or so (a revocation or approval in
+this process drops it at once, see :mod:`citybrain.core.cache`), the rows are read on a read-only
+connection with a prepared statement, and the audit entries and usage counts are handed to the
+group-commit writer (:mod:`citybrain.core.audit.writer`), which commits those of many concurrent
+calls in one transaction before any of them answers. That writer, not the request, owns that
+transaction. Exchange (changes, snapshots) reads much more per call and stays in the request's
+transaction.
 """
 
 from __future__ import annotations
@@ -21,24 +30,32 @@ import hmac
 import io
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, NoReturn
+from functools import lru_cache
+from typing import Any, NoReturn, cast
 
 import polars as pl
-from sqlalchemy import Table, and_, select, tuple_, update
+from sqlalchemy import Insert, Integer, Select, Table, and_, bindparam, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from citybrain.core import cache
 from citybrain.core.audit import service as audit
 from citybrain.core.audit.models import AuditEntry
+from citybrain.core.audit.service import PendingEntry
+from citybrain.core.audit.writer import AuditWriter
 from citybrain.core.auth import service as auth
 from citybrain.core.auth.principal import Principal
 from citybrain.core.db.base import utcnow
+from citybrain.core.db.prepared import Prepared, dbapi_connection
+from citybrain.core.db.session import Database
 from citybrain.core.errors import CitybrainError, Conflict, FieldError, Forbidden, NotFound, TooManyRequests, ValidationFailed
-from citybrain.datahub import tables
+from citybrain.datahub import ingest, tables
 from citybrain.datahub.models import AccessApplication, Change, DataService, Resource, ResourceVersion, ServiceGrant, ServiceUsage
-from citybrain.datahub.schemas import Sensitivity, TableSchema
+from citybrain.datahub.schemas import SchemaField, Sensitivity, TableSchema
 
 PERSONAL = (Sensitivity.PERSONAL.value, Sensitivity.SENSITIVE_PERSONAL.value)
 PERSON_SUBJECT = "datahub.person"
@@ -189,6 +206,7 @@ def approve(session: Session, principal: Principal, application_id: int, *, rate
     audit.record(
         session, principal, "datahub.application.approved", subject_type="datahub.application", subject_id=row.id, purpose=row.purpose
     )
+    cache.access_changed(session)
     return grant
 
 
@@ -215,6 +233,7 @@ def revoke_grant(session: Session, principal: Principal, grant_id: int) -> Servi
     if grant.revoked_at is None:
         grant.revoked_at = utcnow()
         audit.record(session, principal, "datahub.grant.revoked", subject_type="datahub.grant", subject_id=grant.id)
+        cache.access_changed(session)  # the consumer's next call in this process is refused
     return grant
 
 
@@ -280,32 +299,50 @@ class CallResult:
     masked: list[str] | None = None
 
 
+#: usage counters (calls, rows, refused) per (service id, consumer organisation id, day)
+USAGE = "datahub.usage"
+
+
+def _usage_upsert(dialect_name: str) -> Insert:
+    """Add to each (service, consumer, day) row, creating it on the day's first call; one statement,
+    so two transactions counting the same row at once both count."""
+    table = cast(Table, ServiceUsage.__table__)
+    insert = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
+    return insert.on_conflict_do_update(
+        index_elements=[table.c.service_id, table.c.consumer_org_id, table.c.day],
+        set_={name: table.c[name] + insert.excluded[name] for name in ("calls", "rows", "refused")},
+    )
+
+
+@lru_cache(maxsize=16)
+def _prepared_usage_upsert(dialect: Dialect) -> Prepared:
+    return Prepared(_usage_upsert(dialect.name), dialect, columns=["service_id", "consumer_org_id", "day", "calls", "rows", "refused"])
+
+
+def _write_usage(session: Session, sums: Mapping[Any, tuple[int, ...]]) -> None:
+    """The group-commit writer's counter writer for :data:`USAGE`."""
+    _prepared_usage_upsert(session.get_bind().dialect).run(
+        dbapi_connection(session),
+        [
+            {"service_id": s, "consumer_org_id": o, "day": d, "calls": calls, "rows": rows, "refused": refused}
+            for (s, o, d), (calls, rows, refused) in sums.items()
+        ],
+    )
+
+
 def _meter(session: Session, service_id: int, org_id: int, *, rows: int = 0, refused: bool = False) -> None:
-    day = utcnow().date()
-    values = {
-        "calls": ServiceUsage.calls + (0 if refused else 1),
-        "rows": ServiceUsage.rows + rows,
-        "refused": ServiceUsage.refused + int(refused),
-    }
-    done = session.execute(
-        update(ServiceUsage)
-        .where(ServiceUsage.service_id == service_id, ServiceUsage.consumer_org_id == org_id, ServiceUsage.day == day)
-        .values(values)
-    ).rowcount  # type: ignore[attr-defined]
-    if not done:
-        session.add(
-            ServiceUsage(service_id=service_id, consumer_org_id=org_id, day=day, calls=0 if refused else 1, rows=rows, refused=int(refused))
-        )
-    session.flush()
+    values = {"service_id": service_id, "consumer_org_id": org_id, "day": utcnow().date()}
+    values.update(calls=0 if refused else 1, rows=rows, refused=int(refused))
+    session.execute(_usage_upsert(session.get_bind().dialect.name), [values])
 
 
-def _mask(value: Any, field: str, identifier: str | None) -> Any:
-    if value is None:
-        return None
-    from citybrain.datahub import ingest
-    from citybrain.datahub.schemas import SchemaField
+def _masked(by_name: Mapping[str, SchemaField], clear_fields: Sequence[str] | frozenset[str], wanted: Sequence[str]) -> list[str]:
+    """Personal fields among ``wanted`` that the grant does not name in clear."""
+    return sorted({f for f in wanted if by_name[f].sensitivity.value in PERSONAL and f not in clear_fields})
 
-    return ingest.mask(str(value), SchemaField(name=field, title=field, sensitivity=Sensitivity.PERSONAL, identifier=identifier))  # type: ignore[arg-type]
+
+def _present(row: Mapping[str, Any], wanted: Sequence[str], masked: Sequence[str], by_name: Mapping[str, SchemaField]) -> dict[str, Any]:
+    return {f: (ingest.mask(str(row[f]), by_name[f]) if f in masked and row[f] is not None else row[f]) for f in wanted}
 
 
 @dataclass
@@ -324,12 +361,10 @@ class _Granted:
 
     def masked(self, wanted: list[str]) -> list[str]:
         """Personal fields among ``wanted`` that the grant does not name in clear."""
-        by_name = self.by_name
-        return sorted({f for f in wanted if by_name[f].sensitivity.value in PERSONAL and f not in self.grant.clear_fields})
+        return _masked(self.by_name, self.grant.clear_fields, wanted)
 
     def present(self, row: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
-        masked, by_name = set(self.masked(wanted)), self.by_name
-        return {f: (_mask(row[f], f, by_name[f].identifier) if f in masked else row[f]) for f in wanted}
+        return _present(row, wanted, self.masked(wanted), self.by_name)
 
 
 def _authorise(session: Session, principal: Principal, code: str, asked: list[str], fields: list[str] | None) -> tuple[_Granted, list[str]]:
@@ -342,16 +377,7 @@ def _authorise(session: Session, principal: Principal, code: str, asked: list[st
     org_id = principal.org_id
     if org_id is None:
         raise Forbidden("grant.needs_org")
-    grant = session.scalar(
-        select(ServiceGrant)
-        .where(
-            ServiceGrant.service_id == service.id,
-            ServiceGrant.consumer_org_id == org_id,
-            ServiceGrant.revoked_at.is_(None),
-            ServiceGrant.expires_at > utcnow(),
-        )
-        .order_by(ServiceGrant.id.desc())
-    )
+    grant = _live_grant(session, service.id, org_id)
 
     def refuse(error: CitybrainError) -> NoReturn:
         _meter(session, service.id, org_id, refused=True)
@@ -407,7 +433,9 @@ def call(
     limit: int = 20,
     offset: int = 0,
 ) -> CallResult:
-    """One governed lookup, query or verification within the caller's grant."""
+    """One governed lookup, query or verification in the caller's transaction (the command line,
+    the demo, jobs): metered and audited there, so committed with it. The API goes through
+    :class:`Gateway` instead, which checks and answers the same way."""
     g, wanted = _authorise(session, principal, code, [*(filters or {}), *(values or {})], fields)
     schema, service = g.schema, g.service
     table: Table = tables.data_table(g.resource.id, schema)
@@ -438,6 +466,235 @@ def call(
     _meter(session, service.id, g.org_id, rows=len(result.rows))
     _audit_reads(session, principal, g, rows_read, read_fields, f"datahub.service.{service.kind}", secret)
     return result
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A published service as its calls need it: the table, its fields, and its reads compiled."""
+
+    service_id: int
+    code: str
+    kind: str
+    match_fields: tuple[str, ...]
+    schema: TableSchema
+    table: Table
+    by_name: dict[str, SchemaField]
+    #: the field holding the person's resident ID, whose pseudonym the audit entries name
+    person_field: str | None
+    reads: dict[tuple[Any, ...], Prepared] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """What a grant allows, as its calls need it."""
+
+    id: int
+    #: the rate limiter's key: an id reused after a rolled-back transaction is another grant
+    window_key: tuple[int, float]
+    fields: tuple[str, ...]
+    clear_fields: frozenset[str]
+    purpose: str
+    rate_per_minute: int
+    expires_at: datetime
+
+
+def _live_grant(session: Session, service_id: int, org_id: int) -> ServiceGrant | None:
+    return session.scalar(
+        select(ServiceGrant)
+        .where(
+            ServiceGrant.service_id == service_id,
+            ServiceGrant.consumer_org_id == org_id,
+            ServiceGrant.revoked_at.is_(None),
+            ServiceGrant.expires_at > utcnow(),
+        )
+        .order_by(ServiceGrant.id.desc())
+    )
+
+
+class Gateway:
+    """Lookups, queries and verifications of one app, governed (see the module's notes).
+
+    Per call: the service and the caller's grant from the cache, the grant's fields and rate
+    checked, the rows read on this thread's read connection, masked as granted; then the audit
+    entries (one per person whose personal fields were read) and the usage count are committed by
+    the group-commit writer, and only then is the answer returned. A refusal is metered the same
+    way before it is raised. If the writer cannot commit, the call fails with 503 and returns nothing.
+    """
+
+    def __init__(self, database: Database, writer: AuditWriter, secret: str, *, ttl: float = cache.TTL_SECONDS) -> None:
+        self._database = database
+        self._writer = writer
+        # the keyed hash of :func:`person_ref`, its key set up once and copied per person
+        self._pseudonym = hmac.new(secret.encode(), digestmod=hashlib.sha256)
+        self._plans: cache.TTLCache[str, _Plan] = cache.TTLCache(ttl)
+        self._grants: cache.TTLCache[tuple[int, int], _Terms | None] = cache.TTLCache(ttl)
+        writer.count_with(USAGE, _write_usage)
+        # a new published version may change the table's fields
+        cache.on_event_drop_caches("datahub.resource.published")
+
+    async def call(
+        self,
+        principal: Principal,
+        code: str,
+        *,
+        fields: list[str] | None = None,
+        key: str | None = None,
+        filters: dict[str, str] | None = None,
+        values: dict[str, str] | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> CallResult:
+        """One governed lookup, query or verification within the caller's grant."""
+        plan = self._plans.get(code) or await self._plans.fetch(code, lambda: self._load_plan(code))
+        org_id = principal.org_id
+        if org_id is None:
+            raise Forbidden("grant.needs_org")
+        terms = self._grants.get((plan.service_id, org_id))
+        if terms is None or terms.expires_at <= utcnow():
+            terms = await self._terms(plan, org_id)
+        if terms is None:
+            await self._refuse(plan, org_id, Forbidden("datahub.service.no_grant", code=code))
+        wanted = list(fields or terms.fields)
+        asked = [*(filters or {}), *(values or {})]
+        outside = sorted({f for f in [*wanted, *asked] if f not in terms.fields and f not in plan.match_fields})
+        if outside:
+            await self._refuse(plan, org_id, Forbidden("datahub.service.fields_not_granted", fields=", ".join(outside)))
+        wait = limiter.take(terms.window_key, terms.rate_per_minute)
+        if wait:
+            await self._refuse(
+                plan, org_id, TooManyRequests("datahub.service.rate_limited", headers={"Retry-After": str(wait)}, seconds=wait)
+            )
+
+        result = CallResult(rows=[])
+        if plan.kind == "verify":
+            missing = [f for f in plan.match_fields if not (values or {}).get(f)]
+            if missing:
+                raise ValidationFailed(
+                    "error.validation", errors=[FieldError(("body", "values", f), "validation.missing") for f in missing]
+                )
+            found = self._read(plan, ("verify",), {f"w_{f}": (values or {})[f] for f in plan.match_fields})
+            result.match = bool(found)
+            read_fields = list(plan.match_fields)
+            rows_read = found[:1]
+        else:
+            columns = tuple(dict.fromkeys([*wanted, *plan.schema.primary_key]))
+            if plan.kind == "lookup":
+                if not key:
+                    raise ValidationFailed("error.validation", errors=[FieldError(("query", "key"), "validation.missing")])
+                rows_read = self._read(plan, ("lookup", columns), {"key": key})
+            else:
+                names = tuple(filters or {})
+                params: dict[str, Any] = {f"w_{n}": v for n, v in (filters or {}).items()}
+                params.update(limit=min(limit, MAX_QUERY_ROWS), offset=offset)
+                rows_read = self._read(plan, ("query", columns, names), params)
+            read_fields = wanted
+            result.masked = _masked(plan.by_name, terms.clear_fields, wanted)
+            result.rows = [_present(row, wanted, result.masked, plan.by_name) for row in rows_read]
+        entries = self._entries(principal, plan, terms, rows_read, read_fields)
+        await self._writer.commit(entries, {(USAGE, (plan.service_id, org_id, utcnow().date())): (1, len(result.rows), 0)})
+        return result
+
+    async def _refuse(self, plan: _Plan, org_id: int, error: CitybrainError) -> NoReturn:
+        await self._writer.commit((), {(USAGE, (plan.service_id, org_id, utcnow().date())): (0, 0, 1)})
+        raise error
+
+    async def _terms(self, plan: _Plan, org_id: int) -> _Terms | None:
+        key = (plan.service_id, org_id)
+        terms = await self._grants.fetch(key, lambda: self._load_terms(plan.service_id, org_id))
+        if terms is not None and terms.expires_at <= utcnow():
+            self._grants.discard(key)  # expired since it was read: ask again (a newer grant may hold)
+            terms = await self._grants.fetch(key, lambda: self._load_terms(plan.service_id, org_id))
+        return terms
+
+    def _load_plan(self, code: str) -> _Plan:
+        with self._database.sessionmaker() as session:
+            service = get_service(session, code)
+            resource = session.get(Resource, service.resource_id)
+            assert resource is not None
+            _, schema = _published(session, resource)
+        people = [f.name for f in schema.fields if f.identifier == "resident_id"]
+        return _Plan(
+            service_id=service.id,
+            code=service.code,
+            kind=service.kind,
+            match_fields=tuple(service.match_fields),
+            schema=schema,
+            table=tables.data_table(resource.id, schema),
+            by_name={f.name: f for f in schema.fields},
+            person_field=people[0] if people else None,
+        )
+
+    def _load_terms(self, service_id: int, org_id: int) -> _Terms | None:
+        with self._database.sessionmaker() as session:
+            grant = _live_grant(session, service_id, org_id)
+            if grant is None:
+                return None
+            return _Terms(
+                id=grant.id,
+                window_key=(grant.id, grant.created_at.timestamp()),
+                fields=tuple(grant.fields),
+                clear_fields=frozenset(grant.clear_fields),
+                purpose=grant.purpose,
+                rate_per_minute=grant.rate_per_minute,
+                expires_at=grant.expires_at,
+            )
+
+    def _read(self, plan: _Plan, shape: tuple[Any, ...], params: dict[str, Any]) -> list[dict[str, Any]]:
+        prepared = plan.reads.get(shape)
+        if prepared is None:
+            prepared = plan.reads[shape] = Prepared(self._statement(plan, shape), self._database.engine.dialect)
+        names = shape[1] if shape[0] != "verify" else tuple(plan.schema.primary_key)
+        try:
+            found = prepared.rows(self._database.read_connection(), params)
+        except Exception:
+            self._database.drop_read_connection()  # it may be broken; the next read opens another
+            raise
+        return [dict(zip(names, row, strict=True)) for row in found]
+
+    @staticmethod
+    def _statement(plan: _Plan, shape: tuple[Any, ...]) -> Select[Any]:
+        table, key = plan.table, plan.schema.primary_key
+        if shape[0] == "verify":
+            condition = and_(*[table.c[f] == bindparam(f"w_{f}") for f in plan.match_fields])
+            return select(*[table.c[k] for k in key]).where(condition).limit(2)
+        stmt = select(*[table.c[f] for f in shape[1]])
+        if shape[0] == "lookup":
+            return stmt.where(table.c[key[0]] == bindparam("key")).limit(1)
+        for name in shape[2]:
+            stmt = stmt.where(table.c[name] == bindparam(f"w_{name}"))
+        return (
+            stmt.order_by(*[table.c[k] for k in key])
+            .offset(bindparam("offset", type_=Integer()))
+            .limit(bindparam("limit", type_=Integer()))
+        )
+
+    def _person_ref(self, id_number: str) -> str:
+        """:func:`person_ref` with the platform key."""
+        keyed = self._pseudonym.copy()
+        keyed.update(f"person:{id_number.strip().upper()}".encode())
+        return keyed.hexdigest()[:40]
+
+    def _entries(
+        self, principal: Principal, plan: _Plan, terms: _Terms, rows_read: list[dict[str, Any]], read_fields: list[str]
+    ) -> list[PendingEntry]:
+        """One entry per person whose personal fields were read, with the grant's purpose."""
+        personal = [f for f in read_fields if plan.by_name[f].sensitivity.value in PERSONAL]
+        if not personal:
+            return []
+        people = plan.person_field
+        refs = sorted({self._person_ref(str(row[people])) for row in rows_read if row.get(people)}) if people else []
+        return [
+            audit.entry(
+                principal,
+                f"datahub.service.{plan.kind}",
+                subject_type=PERSON_SUBJECT if ref else "datahub.service",
+                subject_id=ref or plan.service_id,
+                purpose=terms.purpose,
+                personal=True,
+                detail={"service": plan.code, "fields": personal, "grant": terms.id},
+            )
+            for ref in refs or [None]
+        ]
 
 
 @dataclass

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from citybrain.core import cache
 from citybrain.core.audit import service as audit
 from citybrain.core.auth import identity, passwords, tokens
 from citybrain.core.auth.models import (
@@ -173,6 +174,7 @@ def update_user(session: Session, actor: Principal, user_id: int, data: UserUpda
         if name in changes and changes[name] is not None:
             setattr(user, name, changes[name])
     session.flush()
+    cache.access_changed(session)
     audit.record(session, actor, "user.updated", subject_type="core.user", subject_id=user.id, detail=changes)
     return user
 
@@ -338,6 +340,7 @@ def revoke_api_key(session: Session, actor: Principal, key_ref: str) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         audit.record(session, actor, "apikey.revoked", subject_type="core.api_key", subject_id=key.id, detail={"prefix": key.prefix})
+        cache.access_changed(session)
     return key
 
 

@@ -7,13 +7,15 @@ recipe), which the per-test rollback relies on. PostgreSQL is reached through ps
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,6 +69,9 @@ class Database:
 
     engine: Engine
     sessionmaker: sessionmaker[Session]
+    _readers: threading.local = field(default_factory=threading.local, repr=False)
+    _opened: list[Any] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -77,7 +82,53 @@ class Database:
         with self.sessionmaker() as session, session.begin():
             yield session
 
+    def read_connection(self) -> Any:
+        """This thread's DB-API connection for hot reads (see :mod:`citybrain.core.db.prepared`).
+
+        It is kept open for the thread, in autocommit and read-only: each statement sees what is
+        committed when it runs, takes no write lock (no ``BEGIN IMMEDIATE`` on SQLite) and leaves no
+        snapshot open. Sessions bound to one connection (a test's rolled-back transaction) read on
+        that connection instead, so they see what the test wrote.
+        """
+        bind = self.sessionmaker.kw.get("bind")
+        if isinstance(bind, Connection):
+            return bind.connection.dbapi_connection
+        found: Any = getattr(self._readers, "conn", None)
+        if found is not None:
+            return found
+        proxied = self.engine.raw_connection()
+        proxied.detach()  # ours for the thread's life; it takes no place in the pool
+        conn: Any = proxied.dbapi_connection
+        if self.engine.dialect.name == "sqlite":
+            conn.execute("PRAGMA query_only = ON")  # already in autocommit (see _configure_sqlite)
+        else:
+            conn.rollback()
+            conn.autocommit = True
+            conn.execute("SET default_transaction_read_only = on")
+        self._readers.conn = conn
+        with self._lock:
+            self._opened.append(conn)
+        return conn
+
+    def drop_read_connection(self) -> None:
+        """Forget this thread's read connection after an error; the next read opens a new one."""
+        conn = getattr(self._readers, "conn", None)
+        if conn is None:
+            return
+        self._readers.conn = None
+        with self._lock:
+            if conn in self._opened:
+                self._opened.remove(conn)
+        with contextlib.suppress(Exception):  # a broken connection may fail to close; it is gone either way
+            conn.close()
+
     def dispose(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, []
+            self._readers = threading.local()
+        for conn in opened:
+            with contextlib.suppress(Exception):  # closing at shutdown; nothing to do about a failure
+                conn.close()
         self.engine.dispose()
 
 
