@@ -376,19 +376,24 @@ def work_queue(session: Session, principal: Principal, bureau_id: int | None) ->
 def figures(session: Session) -> dict[str, int]:
     """The data hub's figures for the operations center, computed from the records, never stored:
     published resources, mounted services, landed records (rows inserted less rows deleted), service
-    calls and rows served, refused calls, and departments connected as providers or consumers."""
-    from citybrain.datahub.models import Change, DataService, ServiceGrant, ServiceUsage
+    calls and rows served, refused calls, departments connected as providers or consumers, and the
+    base registries with their records."""
+    from citybrain.datahub.models import Change, DataService, GoldenRecord, Registry, ServiceGrant, ServiceUsage
 
     published = session.scalar(select(func.count()).select_from(Resource).where(Resource.published_version.is_not(None))) or 0
     services = session.scalar(select(func.count()).select_from(DataService).where(DataService.active.is_(True))) or 0
-    inserted = session.scalar(select(func.count()).select_from(Change).where(Change.op == "insert")) or 0
-    deleted = session.scalar(select(func.count()).select_from(Change).where(Change.op == "delete")) or 0
+    # records landed from departments; a registry's own records are derived from them, counted apart
+    departmental = Change.resource_id.not_in(select(Registry.resource_id))
+    inserted = session.scalar(select(func.count()).select_from(Change).where(Change.op == "insert", departmental)) or 0
+    deleted = session.scalar(select(func.count()).select_from(Change).where(Change.op == "delete", departmental)) or 0
     total = func.coalesce
     calls, rows, refused = session.execute(
         select(total(func.sum(ServiceUsage.calls), 0), total(func.sum(ServiceUsage.rows), 0), total(func.sum(ServiceUsage.refused), 0))
     ).one()
     providers = set(session.scalars(select(Resource.provider_org_id).where(Resource.published_version.is_not(None))))
     consumers = set(session.scalars(select(ServiceGrant.consumer_org_id).where(ServiceGrant.revoked_at.is_(None))))
+    registries_set_up = session.scalar(select(func.count()).select_from(Registry)) or 0
+    registry_records = session.scalar(select(func.count()).select_from(GoldenRecord)) or 0
     return {
         "published_resources": int(published),
         "mounted_services": int(services),
@@ -397,6 +402,8 @@ def figures(session: Session) -> dict[str, int]:
         "rows_served": int(rows),
         "refused_calls": int(refused),
         "connected_departments": len(providers | consumers),
+        "base_registries": int(registries_set_up),
+        "registry_records": int(registry_records),
     }
 
 

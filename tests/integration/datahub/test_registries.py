@@ -168,6 +168,11 @@ def test_consolidation_joins_by_key_links_the_rest_and_keeps_provenance(client: 
     )
     assert admin_trail == 2
 
+    figures = client.get(f"{D}/figures", headers=steward).json()
+    assert figures["base_registries"] == 6
+    assert figures["registry_records"] == 80
+    assert figures["landed_records"] == 80 + 61  # the departments' rows, not the registry's own
+
     again = client.post(f"{R}/population/consolidate", headers=steward).json()
     assert (again["inserted"], again["updated"], again["deleted"]) == (0, 0, 0)
 

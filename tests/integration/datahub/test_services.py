@@ -88,6 +88,8 @@ def test_a_granted_lookup_masks_personal_fields_refuses_others_and_is_audited(cl
         "rows_served": 2,
         "refused_calls": 3,
         "connected_departments": 2,
+        "base_registries": 0,
+        "registry_records": 0,
     }
 
 
