@@ -125,18 +125,44 @@ def _county_years(county: str) -> list[tuple[int, int]]:
     return merged
 
 
-@cache
-def region_years() -> pl.DataFrame:
-    """stdnum's table of county codes, one row per code with the birth years it is valid for.
+Prefixes = Sequence[tuple[int, str, str, dict[str, str], Sequence[Any]]]
 
-    Columns: ``code`` (the six digits as an integer) and ``from_k``/``to_k`` (inclusive years; null
-    when a code has fewer spans). Read once from stdnum's own ``cn/loc`` data with stdnum's own
-    lookup, so a code stdnum only knows as a province (no county) is absent, as it is invalid there.
-    """
-    db = numdb.get("cn/loc")
+
+def _code_properties(db: Any) -> dict[str, dict[str, str]]:
+    """Every six-digit code of stdnum's region table with the properties ``db.info`` merges for it.
+
+    The table is two levels of single-number entries (two digits, then four), and ``info`` scans
+    both lists again for each code (most of a second for the 6,885 codes); merging each level's
+    entries once, in ``info``'s order, gives the same in milliseconds. A table of another shape
+    goes through ``info`` code by code (:func:`_code_properties_by_info`, the reference the tests
+    compare with)."""
+    prefixes: Prefixes = db.prefixes
+    flat = all(length == 2 and low == high for length, low, high, _p, _c in prefixes) and all(
+        length == 4 and low == high for *_, children in prefixes for length, low, high, _p, _c in children
+    )
+    if not flat:
+        return _code_properties_by_info(db)
+    # info() merges the properties of every entry that matches, in the table's order, and looks
+    # for the next digits among the children of all of them
+    provinces: dict[str, tuple[dict[str, str], list[Any]]] = {}
+    for _length, number, _high, props, children in prefixes:
+        merged, below = provinces.setdefault(number, ({}, []))
+        merged.update(props)
+        below.extend(children)
+    out: dict[str, dict[str, str]] = {}
+    for province, (merged, below) in provinces.items():
+        counties: dict[str, dict[str, str]] = {}
+        for _length, number, _high, props, _children in below:
+            counties.setdefault(number, {}).update(props)
+        for county, props in counties.items():
+            out[province + county] = {**merged, **props}
+    return out
+
+
+def _code_properties_by_info(db: Any) -> dict[str, dict[str, str]]:
     codes: list[str] = []
 
-    def walk(prefixes: Sequence[tuple[int, str, str, object, Sequence[Any]]], prefix: str) -> None:
+    def walk(prefixes: Prefixes, prefix: str) -> None:
         for length, low, high, _props, children in prefixes:
             for number in range(int(low), int(high) + 1):
                 code = f"{prefix}{number:0{length}d}"
@@ -146,9 +172,19 @@ def region_years() -> pl.DataFrame:
                     walk(children, code)
 
     walk(db.prefixes, "")
+    return {code: {k: v for _part, props in db.info(code) for k, v in props.items()} for code in codes}
+
+
+@cache
+def region_years() -> pl.DataFrame:
+    """stdnum's table of county codes, one row per code with the birth years it is valid for.
+
+    Columns: ``code`` (the six digits as an integer) and ``from_k``/``to_k`` (inclusive years; null
+    when a code has fewer spans). Read once from stdnum's own ``cn/loc`` data with stdnum's own
+    lookup, so a code stdnum only knows as a province (no county) is absent, as it is invalid there.
+    """
     rows: dict[int, list[tuple[int, int]]] = {}
-    for code in codes:
-        info = {k: v for _part, props in db.info(code) for k, v in props.items()}
+    for code, info in _code_properties(numdb.get("cn/loc")).items():
         if "county" in info and (spans := _county_years(info["county"])):
             rows[int(code)] = spans
     width = max(len(spans) for spans in rows.values())

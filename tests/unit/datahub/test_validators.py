@@ -321,3 +321,14 @@ def test_empty_and_all_null_columns(values: list[None]) -> None:
             assert result.dtype == pl.Boolean
             assert result.name == "x"
             assert result.to_list() == [False] * len(values)
+
+
+def test_the_region_table_is_merged_as_stdnum_info_merges_it() -> None:
+    from stdnum import numdb
+
+    assert v._code_properties(numdb.get("cn/loc")) == v._code_properties_by_info(numdb.get("cn/loc"))
+    # a table of another shape (here a range of numbers) is looked up code by code with info()
+    other = numdb.NumDB()
+    other.prefixes = [(2, "37", "38", {"province": "P"}, [(4, "0102", "0102", {"county": "C"}, [])])]
+    expected = {"370102": {"province": "P", "county": "C"}, "380102": {"province": "P", "county": "C"}}
+    assert v._code_properties(other) == v._code_properties_by_info(other) == expected
