@@ -1,11 +1,12 @@
 """Importing a file into a resource's table: all or nothing, with a report of every rejected row.
 
-The file is read and validated batch by batch (``ingest``). While no problem has been found, each
-batch is written inside a savepoint: new keys inserted, changed rows updated, unchanged rows left
-alone, and every insert, update and delete numbered in the resource's change sequence. At the first
-problem writing stops (validation goes on, so the report is complete) and at the end the savepoint
-is rolled back: the table is exactly as it was. The import's record and its report are kept either
-way. Services never commit; the caller's transaction does.
+The file is read and validated batch by batch (``ingest``; the next batch on a worker thread while
+this one is written) and written in bulk inside a savepoint (``bulk``): new keys inserted, changed
+rows updated, unchanged rows left alone, and every insert, update and delete numbered in the
+resource's change sequence. At the first problem writing stops (validation goes on, so the report
+is complete) and at the end the savepoint is rolled back: the table is exactly as it was. The
+import's record and its report are kept either way. Services never commit; the caller's
+transaction does.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import hashlib
 import io
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import polars as pl
-from sqlalchemy import Table, and_, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from citybrain.core.audit import service as audit
@@ -30,15 +32,13 @@ from citybrain.core.db.base import utcnow
 from citybrain.core.errors import FieldError, ValidationFailed
 from citybrain.core.files import service as files
 from citybrain.core.i18n import translate
-from citybrain.datahub import ingest, tables
+from citybrain.datahub import bulk, ingest, tables
 from citybrain.datahub.errors import NotProvider, ResourceNotFound
-from citybrain.datahub.models import Change, DataImport, Resource, ResourceVersion
+from citybrain.datahub.models import DataImport, Resource, ResourceVersion
 from citybrain.datahub.schemas import TableSchema
 
 #: Problems kept on the import record for pages and API answers; the report CSV has them all.
 FIRST_ERRORS = 200
-#: Keys looked up per query when comparing a batch with the table.
-LOOKUP_CHUNK = 2_000
 
 Progress = Callable[[int], None]
 
@@ -63,157 +63,28 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _allocate(session: Session, resource: Resource, count: int) -> int:
-    """Reserve ``count`` change numbers; returns the first. Locks the resource row until commit."""
-    from sqlalchemy import update as sa_update
+def _validated(
+    batches: Iterator[tuple[int, pl.DataFrame]], validator: ingest.Validator, schema: TableSchema
+) -> Iterator[tuple[int, ingest.Batch]]:
+    """(rows read, validated batch) for each batch of the file, in order; the first batch's header
+    is checked against the schema. The next batch is read and validated on a worker thread while
+    the caller writes this one: Polars and the database drivers release the GIL, so on two cores
+    checking and writing overlap. Two batches are held at a time."""
 
-    last = session.execute(
-        sa_update(Resource).where(Resource.id == resource.id).values(change_seq=Resource.change_seq + count).returning(Resource.change_seq)
-    ).scalar_one()
-    session.expire(resource, ["change_seq"])
-    return int(last) - count + 1
+    def step(first_batch: bool) -> tuple[int, ingest.Batch] | None:
+        item = next(batches, None)
+        if item is None:
+            return None
+        first, raw = item
+        if first_batch:
+            ingest.check_header(raw.columns, schema)
+        return raw.height, validator.validate(first, raw)
 
-
-def _key_of(row: dict[str, Any], key: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(row[k] for k in key)
-
-
-class _Writer:
-    """Upserts validated batches into the resource's table and numbers the changes."""
-
-    def __init__(self, session: Session, resource: Resource, table: Table, schema: TableSchema, record: DataImport) -> None:
-        self.session, self.resource, self.table, self.schema, self.record = session, resource, table, schema, record
-        self.key = list(schema.primary_key)
-        self.fields = [f.name for f in schema.fields]
-        self.types = {f.name: f.type for f in schema.fields}
-        # Into an empty table every row is an insert (the file's keys are unique, validation saw to
-        # it), so the first load skips the comparison and goes straight to the bulk path.
-        self.empty = session.execute(select(table.c[self.key[0]]).limit(1)).first() is None
-
-    def _bulk_insert(self, frame: pl.DataFrame, first: int) -> None:
-        """Rows and their change records through the driver's bulk path: COPY on PostgreSQL,
-        executemany on SQLite."""
-        dialect = self.session.get_bind().dialect.name
-        now = utcnow()
-        data = frame.select(self.fields).with_columns(pl.int_range(first, first + frame.height, eager=True).alias(tables.SEQ))
-        keys = frame.select(self.key).with_columns(pl.col(c).cast(pl.String) for c in self.key)
-        key_json = keys.select(pl.struct(self.key).struct.json_encode().alias("k"))["k"]
-        changes = pl.DataFrame(
-            {
-                "resource_id": [self.resource.id] * frame.height,
-                "seq": data[tables.SEQ],
-                "op": ["insert"] * frame.height,
-                "key": key_json,
-                "import_id": [self.record.id] * frame.height,
-            }
-        )
-        columns = [*self.fields, tables.SEQ]
-        raw = self.session.connection().connection.dbapi_connection
-        assert raw is not None
-        if dialect == "postgresql":
-            # Polars writes the CSV (in Rust); COPY reads it. Validation turned empty strings into
-            # nulls, and an unquoted empty CSV field is NULL to COPY.
-            utc = [
-                pl.col(c).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
-                for c, t in self.types.items()
-                if t == "datetime"
-            ]
-            body = data.with_columns(utc).write_csv(include_header=False, null_value="").encode()
-            log = changes.with_columns(pl.lit(now.strftime("%Y-%m-%d %H:%M:%S.%f+00")).alias("at")).write_csv(include_header=False).encode()
-            with raw.cursor() as cur:
-                quoted = ", ".join(f'"{c}"' for c in columns)
-                with cur.copy(f'COPY "{self.table.name}" ({quoted}) FROM STDIN WITH (FORMAT csv)') as copy:
-                    copy.write(body)
-                with cur.copy("COPY datahub_changes (resource_id, seq, op, key, import_id, at) FROM STDIN WITH (FORMAT csv)") as copy:
-                    copy.write(log)
-            return
-        data = data.with_columns(
-            [pl.col(c).dt.strftime("%Y-%m-%d") for c, t in self.types.items() if t == "date"]
-            + [pl.col(c).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S.%6f") for c, t in self.types.items() if t == "datetime"]
-        )
-        at = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
-        cursor = raw.cursor()
-        try:
-            marks = ", ".join("?" for _ in columns)
-            quoted = ", ".join(f'"{c}"' for c in columns)
-            cursor.executemany(f'INSERT INTO "{self.table.name}" ({quoted}) VALUES ({marks})', data.iter_rows())  # noqa: S608
-            cursor.executemany(
-                "INSERT INTO datahub_changes (resource_id, seq, op, key, import_id, at) VALUES (?, ?, ?, ?, ?, ?)",
-                ((*row, at) for row in changes.iter_rows()),
-            )
-        finally:
-            cursor.close()
-
-    def _existing(self, keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], dict[str, Any]]:
-        found: dict[tuple[Any, ...], dict[str, Any]] = {}
-        columns = [self.table.c[k] for k in self.key]
-        for start in range(0, len(keys), LOOKUP_CHUNK):
-            chunk = keys[start : start + LOOKUP_CHUNK]
-            condition = columns[0].in_([k[0] for k in chunk]) if len(columns) == 1 else tuple_(*columns).in_(chunk)
-            for row in self.session.execute(select(*[self.table.c[f] for f in self.fields]).where(condition)).mappings():
-                found[_key_of(dict(row), self.key)] = dict(row)
-        return found
-
-    def write(self, frame: pl.DataFrame) -> None:
-        if self.empty:
-            first = _allocate(self.session, self.resource, frame.height)
-            self._bulk_insert(frame, first)
-            self.record.inserted += frame.height
-            return
-        rows = frame.select(self.fields).to_dicts()
-        existing = self._existing([_key_of(r, self.key) for r in rows])
-        inserts, updates = [], []
-        for row in rows:
-            before = existing.get(_key_of(row, self.key))
-            if before is None:
-                inserts.append(row)
-            elif any(before[f] != row[f] for f in self.fields):
-                updates.append(row)
-        changed = len(inserts) + len(updates)
-        self.record.unchanged += len(rows) - changed
-        if not changed:
-            return
-        first = _allocate(self.session, self.resource, changed)
-        log = []
-        for offset, row in enumerate(inserts):
-            row[tables.SEQ] = first + offset
-            log.append(self._change(first + offset, "insert", row))
-        for offset, row in enumerate(updates, start=len(inserts)):
-            row[tables.SEQ] = first + offset
-            log.append(self._change(first + offset, "update", row))
-        if inserts:
-            self.session.execute(insert(self.table), inserts)
-        if updates:
-            params = [{**{f"new_{k}": v for k, v in row.items()}, **{f"key_{k}": row[k] for k in self.key}} for row in updates]
-            stmt = (
-                update(self.table)
-                .where(and_(*[self.table.c[k] == bindparam(f"key_{k}") for k in self.key]))
-                .values({c: bindparam(f"new_{c}") for c in [*self.fields, tables.SEQ]})
-            )
-            self.session.connection().execute(stmt, params)
-        self.session.execute(insert(Change), log)
-        self.record.inserted += len(inserts)
-        self.record.updated += len(updates)
-
-    def delete_missing(self, kept: set[tuple[Any, ...]]) -> None:
-        """Replace mode: delete the rows whose keys the file did not hold."""
-        columns = [self.table.c[k] for k in self.key]
-        gone = [tuple(r) for r in self.session.execute(select(*columns)) if tuple(r) not in kept]
-        if not gone:
-            return
-        first = _allocate(self.session, self.resource, len(gone))
-        for start in range(0, len(gone), LOOKUP_CHUNK):
-            chunk = gone[start : start + LOOKUP_CHUNK]
-            condition = columns[0].in_([k[0] for k in chunk]) if len(columns) == 1 else tuple_(*columns).in_(chunk)
-            self.session.execute(delete(self.table).where(condition))
-        self.session.execute(
-            insert(Change), [self._change(first + i, "delete", dict(zip(self.key, k, strict=True))) for i, k in enumerate(gone)]
-        )
-        self.record.deleted += len(gone)
-
-    def _change(self, seq: int, op: str, row: dict[str, Any]) -> dict[str, Any]:
-        key = {k: (row[k].isoformat() if hasattr(row[k], "isoformat") else row[k]) for k in self.key}
-        return {"resource_id": self.resource.id, "seq": seq, "op": op, "key": key, "import_id": self.record.id, "at": utcnow()}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datahub-import") as worker:
+        pending = worker.submit(step, True)
+        while (done := pending.result()) is not None:
+            pending = worker.submit(step, False)
+            yield done
 
 
 def import_file(
@@ -262,29 +133,32 @@ def import_file(
         validator = ingest.Validator(schema)
         savepoint = session.begin_nested()
         table = tables.ensure_table(session.connection(), resource.id, schema)
-        writer = _Writer(session, resource, table, schema, record)
-        header_checked = False
-        for _first, raw in batches:
-            if not header_checked:
-                ingest.check_header(raw.columns, schema)
-                header_checked = True
-            batch = validator.validate(_first, raw)
-            record.rows_read += raw.height
+        load = bulk.BulkLoad(session, resource, table, schema, import_id=record.id)
+        any_batch = False
+        for read, batch in _validated(batches, validator, schema):
+            any_batch = True
+            record.rows_read += read
             errors.extend(batch.errors)
             if not errors and batch.rows.height:
-                writer.write(batch.rows)
+                load.add(batch.rows)
             if progress is not None:
                 progress(record.rows_read)
-        if not header_checked:
+        if not any_batch:
             raise ingest.FileProblem("datahub.import.empty")
-        if not errors and mode == "replace":
-            writer.delete_missing(validator.seen_keys())
+        errors.extend(validator.finish(lambda: ingest.read_batches(path, record.file_format)))
         if not errors:
+            counts = load.finish(replace=mode == "replace")
             tables.ensure_key_index(session.connection(), table)
         if errors:
             savepoint.rollback()
-            record.inserted = record.updated = record.deleted = record.unchanged = 0
+            errors.sort(key=lambda e: (e.row, e.field))
         else:
+            record.inserted, record.updated, record.deleted, record.unchanged = (
+                counts.inserted,
+                counts.updated,
+                counts.deleted,
+                counts.unchanged,
+            )
             savepoint.commit()
     except ingest.FileProblem as problem:
         if "savepoint" in locals() and savepoint.is_active:
