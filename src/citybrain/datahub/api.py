@@ -447,7 +447,15 @@ def access_trail(
 def usage(session: SessionDep, settings: SettingsDep, principal: Principal = require(service.READ)) -> list[UsageRead]:
     """Calls, rows and refusals per service, consumer and day."""
     return [
-        UsageRead(service=s.code, consumer_org_id=u.consumer_org_id, day=u.day, calls=u.calls, rows=u.rows, refused=u.refused)
+        UsageRead(
+            service=s.code,
+            consumer_org_id=u.consumer_org_id,
+            day=u.day,
+            calls=u.calls,
+            rows=u.rows,
+            refused=u.refused,
+            exchanged=u.exchanged,
+        )
         for u, s in dataservices.usage(session, principal, _bureau(session, settings))
     ]
 

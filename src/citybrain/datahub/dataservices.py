@@ -310,13 +310,14 @@ def _usage_upsert(dialect_name: str) -> Insert:
     insert = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
     return insert.on_conflict_do_update(
         index_elements=[table.c.service_id, table.c.consumer_org_id, table.c.day],
-        set_={name: table.c[name] + insert.excluded[name] for name in ("calls", "rows", "refused")},
+        set_={name: table.c[name] + insert.excluded[name] for name in ("calls", "rows", "refused", "exchanged")},
     )
 
 
 @lru_cache(maxsize=16)
 def _prepared_usage_upsert(dialect: Dialect) -> Prepared:
-    return Prepared(_usage_upsert(dialect.name), dialect, columns=["service_id", "consumer_org_id", "day", "calls", "rows", "refused"])
+    columns = ["service_id", "consumer_org_id", "day", "calls", "rows", "refused", "exchanged"]
+    return Prepared(_usage_upsert(dialect.name), dialect, columns=columns)
 
 
 def _write_usage(session: Session, sums: Mapping[Any, tuple[int, ...]]) -> None:
@@ -324,15 +325,15 @@ def _write_usage(session: Session, sums: Mapping[Any, tuple[int, ...]]) -> None:
     _prepared_usage_upsert(session.get_bind().dialect).run(
         dbapi_connection(session),
         [
-            {"service_id": s, "consumer_org_id": o, "day": d, "calls": calls, "rows": rows, "refused": refused}
+            {"service_id": s, "consumer_org_id": o, "day": d, "calls": calls, "rows": rows, "refused": refused, "exchanged": 0}
             for (s, o, d), (calls, rows, refused) in sums.items()
         ],
     )
 
 
-def _meter(session: Session, service_id: int, org_id: int, *, rows: int = 0, refused: bool = False) -> None:
+def _meter(session: Session, service_id: int, org_id: int, *, rows: int = 0, refused: bool = False, exchanged: int = 0) -> None:
     values = {"service_id": service_id, "consumer_org_id": org_id, "day": utcnow().date()}
-    values.update(calls=0 if refused else 1, rows=rows, refused=int(refused))
+    values.update(calls=0 if refused else 1, rows=rows, refused=int(refused), exchanged=exchanged)
     session.execute(_usage_upsert(session.get_bind().dialect.name), [values])
 
 
@@ -739,7 +740,7 @@ def changes(session: Session, principal: Principal, code: str, *, secret: str, s
         out.append(
             {"seq": c.seq, "op": c.op, "key": g.present(c.key, key) if c.key else c.key, "row": g.present(row, wanted) if row else None}
         )
-    _meter(session, g.service.id, g.org_id, rows=len(out))
+    _meter(session, g.service.id, g.org_id, rows=len(out), exchanged=len(out))
     _audit_reads(session, principal, g, read, wanted, "datahub.exchange.changes", secret)
     return ChangesPage(out, found[-1].seq if found else since, more, g.masked(wanted))
 
@@ -762,7 +763,7 @@ def snapshot(session: Session, principal: Principal, code: str, *, secret: str, 
     ]
     frame = pl.DataFrame([g.present(r, wanted) for r in rows], schema=wanted, orient="row") if rows else pl.DataFrame(schema=wanted)
     session.refresh(g.resource, ["change_seq"])
-    _meter(session, g.service.id, g.org_id, rows=len(rows))
+    _meter(session, g.service.id, g.org_id, rows=len(rows), exchanged=len(rows))
     _audit_reads(session, principal, g, rows, wanted, "datahub.exchange.snapshot", secret)
     buffer = io.BytesIO()
     if fmt == "parquet":

@@ -209,6 +209,8 @@ class ServiceUsage(Base):
     calls: Mapped[int] = mapped_column(Integer, default=0)
     rows: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
     refused: Mapped[int] = mapped_column(Integer, default=0)
+    #: of ``rows``, those exchanged: changes pulled by cursor and snapshot rows (数据交换量)
+    exchanged: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0, server_default="0")
 
 
 # -- base registries (基础库) ------------------------------------------------------------------------

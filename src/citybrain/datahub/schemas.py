@@ -357,6 +357,7 @@ class UsageRead(BaseModel):
     calls: int
     rows: int
     refused: int
+    exchanged: int = 0
 
 
 class ChangesRead(BaseModel):

@@ -375,9 +375,9 @@ def work_queue(session: Session, principal: Principal, bureau_id: int | None) ->
 
 def figures(session: Session) -> dict[str, int]:
     """The data hub's figures for the operations center, computed from the records, never stored:
-    published resources, mounted services, landed records (rows inserted less rows deleted), service
-    calls and rows served, refused calls, departments connected as providers or consumers, and the
-    base registries with their records."""
+    published resources, mounted services, landed records (rows inserted less rows deleted), records
+    exchanged (changes pulled and snapshot rows), service calls and rows served, refused calls,
+    departments connected as providers or consumers, and the base registries with their records."""
     from citybrain.datahub.models import Change, DataService, GoldenRecord, Registry, ServiceGrant, ServiceUsage
 
     published = session.scalar(select(func.count()).select_from(Resource).where(Resource.published_version.is_not(None))) or 0
@@ -387,8 +387,13 @@ def figures(session: Session) -> dict[str, int]:
     inserted = session.scalar(select(func.count()).select_from(Change).where(Change.op == "insert", departmental)) or 0
     deleted = session.scalar(select(func.count()).select_from(Change).where(Change.op == "delete", departmental)) or 0
     total = func.coalesce
-    calls, rows, refused = session.execute(
-        select(total(func.sum(ServiceUsage.calls), 0), total(func.sum(ServiceUsage.rows), 0), total(func.sum(ServiceUsage.refused), 0))
+    calls, rows, refused, exchanged = session.execute(
+        select(
+            total(func.sum(ServiceUsage.calls), 0),
+            total(func.sum(ServiceUsage.rows), 0),
+            total(func.sum(ServiceUsage.refused), 0),
+            total(func.sum(ServiceUsage.exchanged), 0),
+        )
     ).one()
     providers = set(session.scalars(select(Resource.provider_org_id).where(Resource.published_version.is_not(None))))
     consumers = set(session.scalars(select(ServiceGrant.consumer_org_id).where(ServiceGrant.revoked_at.is_(None))))
@@ -401,6 +406,7 @@ def figures(session: Session) -> dict[str, int]:
         "service_calls": int(calls),
         "rows_served": int(rows),
         "refused_calls": int(refused),
+        "exchanged_records": int(exchanged),
         "connected_departments": len(providers | consumers),
         "base_registries": int(registries_set_up),
         "registry_records": int(registry_records),

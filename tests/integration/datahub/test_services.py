@@ -87,6 +87,7 @@ def test_a_granted_lookup_masks_personal_fields_refuses_others_and_is_audited(cl
         "service_calls": 2,
         "rows_served": 2,
         "refused_calls": 3,
+        "exchanged_records": 0,
         "connected_departments": 2,
         "base_registries": 0,
         "registry_records": 0,
@@ -179,6 +180,8 @@ def test_a_subscriber_pulls_changes_since_a_cursor(client: TestClient, session: 
     assert rest["more"] is False
     done = client.get(f"{D}/services/gaj.person.feed/changes", params={"since": rest["next"]}, headers=consumer).json()
     assert done == {"changes": [], "next": rest["next"], "more": False, "masked": ["name"]}
+    # records exchanged are counted per grant (the subscription) and day: 2 + 2 + 3 changes pulled
+    assert client.get(f"{D}/figures", headers=consumer).json()["exchanged_records"] == 7
 
 
 def test_a_snapshot_holds_the_granted_fields_and_the_cursor_to_continue_from(client: TestClient, session: Session) -> None:
