@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
+import httpx2 as httpx  # the dev extras install httpx2, as Starlette's TestClient uses it
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
