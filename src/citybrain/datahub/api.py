@@ -440,7 +440,7 @@ def access_trail(
     _: Principal = require(AUDIT_READ),
 ) -> list[TrailRead]:
     """Which organisation read a person's data, when, through which service and why."""
-    return [TrailRead(**vars(e)) for e in dataservices.access_trail(session, settings.resolved_secret_key(), id_number)]
+    return [TrailRead(**vars(e)) for e in service.access_trail(session, settings.resolved_secret_key(), id_number)]
 
 
 @services_router.get("/usage")

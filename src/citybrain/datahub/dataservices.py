@@ -44,10 +44,8 @@ from sqlalchemy.orm import Session
 
 from citybrain.core import cache
 from citybrain.core.audit import service as audit
-from citybrain.core.audit.models import AuditEntry
 from citybrain.core.audit.service import PendingEntry
 from citybrain.core.audit.writer import AuditWriter
-from citybrain.core.auth import service as auth
 from citybrain.core.auth.principal import Principal
 from citybrain.core.db.base import utcnow
 from citybrain.core.db.prepared import Prepared, dbapi_connection
@@ -65,7 +63,9 @@ MAX_QUERY_ROWS = 100
 def person_ref(secret: str, id_number: str) -> str:
     """A pseudonym of a person for the audit log: HMAC-SHA256 of the ID number with the platform key,
     so the log names no one, yet the person's own trail can be found."""
-    return hmac.new(secret.encode(), f"person:{id_number.strip().upper()}".encode(), hashlib.sha256).hexdigest()[:40]
+    from citybrain.core.auth import identity
+
+    return identity.person_ref(secret, id_number)
 
 
 # -- publishing ------------------------------------------------------------------------------------
@@ -791,28 +791,6 @@ def _typed_key(table: Table, key: list[str], values: tuple[Any, ...]) -> list[An
 
 
 # -- transparency and usage ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrailEntry:
-    at: Any
-    organisation: str
-    service: str
-    purpose: str | None
-    fields: list[str]
-
-
-def access_trail(session: Session, secret: str, id_number: str) -> list[TrailEntry]:
-    """Which organisation read this person's data, when, through which service and why."""
-    ref = person_ref(secret, id_number)
-    entries = session.scalars(
-        select(AuditEntry).where(AuditEntry.subject_type == PERSON_SUBJECT, AuditEntry.subject_id == ref).order_by(AuditEntry.seq.desc())
-    ).all()
-    names = {o.id: o.name for o in auth.list_organisations(session, limit=100_000)[0]}
-    return [
-        TrailEntry(e.at, names.get(e.org_id or 0, "?"), str(e.detail.get("service", "")), e.purpose, list(e.detail.get("fields", [])))
-        for e in entries
-    ]
 
 
 def usage(session: Session, principal: Principal, bureau_id: int | None) -> Sequence[tuple[ServiceUsage, DataService]]:

@@ -317,7 +317,7 @@ def trail_page(
     _: Principal = require(AUDIT_READ),
 ) -> Response:
     """Who read a person's data: organisation, time, service and purpose."""
-    entries = dataservices.access_trail(session, settings.resolved_secret_key(), id_number) if id_number.strip() else None
+    entries = service.access_trail(session, settings.resolved_secret_key(), id_number) if id_number.strip() else None
     return render(request, "datahub/trail.html", entries=entries, id_number=id_number)
 
 

@@ -560,6 +560,14 @@ def trail_of(session: Session, ref: str) -> list[TrailItem]:
     ]
 
 
+def access_trail(session: Session, secret: str, id_number: str) -> list[TrailItem]:
+    """Which organisation read this person's data, when, through which service and why (for staff
+    holding the audit scope; the person sees their own with :func:`my_trail`)."""
+    from citybrain.core.auth import identity
+
+    return trail_of(session, identity.person_ref(secret, id_number))
+
+
 def my_trail(session: Session, principal: Principal) -> list[TrailItem] | None:
     """The logged-in citizen's own trail; None when the account names no one."""
     from citybrain.core.auth.models import User
