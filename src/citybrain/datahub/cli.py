@@ -120,8 +120,12 @@ def registries_command(
 def consolidate_command(
     kind: Annotated[str, typer.Argument(help="population, legal_entity, credit, geography, economy or licence")],
 ) -> None:
-    """Rebuild a base registry from its sources: join by key, link the rest with Splink, pick each
-    field from the most trusted source, flag conflicts, load all or nothing."""
+    """Rebuild a base registry from its sources.
+
+    Rows join their record by key (ID number, credit code); rows without one are linked with
+    Splink; each field comes from the most trusted source, conflicts wait for a steward, and the
+    records load all or nothing.
+    """
     from citybrain.datahub import registries, service
 
     settings = Settings()
