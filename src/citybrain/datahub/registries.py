@@ -34,7 +34,16 @@ from citybrain.core.errors import Conflict, FieldError, NotFound, ValidationFail
 from citybrain.datahub import linkage, service, tables
 from citybrain.datahub.errors import NotBureau
 from citybrain.datahub.linkage import Comparison, MatchSpec
-from citybrain.datahub.models import GoldenLink, GoldenRecord, Registry, RegistryConflict, RegistrySource, Resource, ResourceVersion
+from citybrain.datahub.models import (
+    DataImport,
+    GoldenLink,
+    GoldenRecord,
+    Registry,
+    RegistryConflict,
+    RegistrySource,
+    Resource,
+    ResourceVersion,
+)
 from citybrain.datahub.schemas import ResourceDraft, Sensitivity, TableSchema
 
 SUBJECT = "datahub.registry"
@@ -416,7 +425,7 @@ def tables_exist(session: Session, name: str) -> bool:
     return inspect(session.connection()).has_table(name)
 
 
-def _source_frame(session: Session, src: _Source, registry: RegistrySpec) -> pl.DataFrame:
+def _source_frame(session: Session, src: _Source) -> pl.DataFrame:
     """One row per (record key, source row): ``_key`` (None when the row has no usable key),
     ``_row`` (the source row's own key, JSON) and the registry fields the source gives."""
     mapping = src.source.mapping
@@ -485,8 +494,6 @@ class RunFigures:
 
 def consolidate(session: Session, principal: Principal, bureau_id: int | None, kind: str, *, files_root: Path) -> RunFigures:
     """Rebuild registry ``kind``'s records from its sources (see the module's description)."""
-    from citybrain.datahub import imports
-
     _require_bureau(principal, bureau_id)
     registry_spec = spec(kind)
     registry = get(session, kind)
@@ -497,7 +504,7 @@ def consolidate(session: Session, principal: Principal, bureau_id: int | None, k
     if not srcs:
         raise Conflict("datahub.registry.no_sources", kind=kind)
 
-    frames = [_source_frame(session, s, registry_spec) for s in srcs]
+    frames = [_source_frame(session, s) for s in srcs]
     for s in srcs:  # the platform read these rows to build the registry
         personal = [f.name for f in s.schema.fields if f.sensitivity in (Sensitivity.PERSONAL, Sensitivity.SENSITIVE_PERSONAL)]
         audit.record(
@@ -571,10 +578,10 @@ def consolidate(session: Session, principal: Principal, bureau_id: int | None, k
         [f["name"] for f in registry_spec.fields]
     )
 
-    record = _load(session, principal, registry, golden, files_root=files_root, imports=imports)
+    record = _load(session, principal, registry, golden, files_root=files_root)
     counts = rows.group_by("_key").agg(n=pl.col("_resource").n_unique())
     _store_provenance(session, kind, winners, counts, disputed, steward_actor)
-    _store_links(session, kind, result, open_rows)
+    _store_links(session, kind, result)
     _store_match_reviews(session, kind, result, open_rows, keyed)
     session.add_all(conflicts)
 
@@ -685,7 +692,7 @@ def _split_uid(uid: str) -> tuple[int, str]:
     return int(resource), row
 
 
-def _store_links(session: Session, kind: str, result: linkage.LinkResult, open_rows: pl.DataFrame) -> None:
+def _store_links(session: Session, kind: str, result: linkage.LinkResult) -> None:
     session.execute(delete(GoldenLink).where(GoldenLink.registry_kind == kind, GoldenLink.method == "probabilistic"))
     batch = []
     for uid, key, probability in result.linked.iter_rows():
@@ -752,9 +759,10 @@ def _store_match_reviews(session: Session, kind: str, result: linkage.LinkResult
         )
 
 
-def _load(session: Session, principal: Principal, registry: Registry, golden: pl.DataFrame, *, files_root: Path, imports: Any) -> Any:
+def _load(session: Session, principal: Principal, registry: Registry, golden: pl.DataFrame, *, files_root: Path) -> DataImport:
     """Load the records into the registry's table: one all-or-nothing import that replaces them."""
     from citybrain.core.auth.principal import cli_principal
+    from citybrain.datahub import imports
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"registry-{registry.kind}.csv"

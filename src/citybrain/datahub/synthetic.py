@@ -443,7 +443,7 @@ def address_rows(rng: random.Random, per_district: int, boundaries: dict[str, di
     """自然资源 standard addresses, each in a street, community and grid of its district, with a
     point inside the district's real boundary when the boundary data set is present."""
     out = []
-    for d, (district, code) in enumerate(DISTRICT_CODES.items()):
+    for district, code in DISTRICT_CODES.items():
         geometry = boundaries.get(code)
         ring = (geometry["coordinates"][0][0] if geometry["type"] == "MultiPolygon" else geometry["coordinates"][0]) if geometry else []
         lons, lats = [p[0] for p in ring], [p[1] for p in ring]
@@ -468,7 +468,6 @@ def address_rows(rng: random.Random, per_district: int, boundaries: dict[str, di
                     "lat": lat,
                 }
             )
-        del d
     return out
 
 
