@@ -24,6 +24,7 @@ from citybrain.core.web.deps import (
     require,
     require_cached,
 )
+from citybrain.core.web.hot import hot_get
 from citybrain.core.web.params import IdPath, IdQuery, Limit, Offset
 from citybrain.datahub import dataservices, imports, registries, service
 from citybrain.datahub.errors import ImportRejected, ResourceNotFound
@@ -44,6 +45,8 @@ from citybrain.datahub.schemas import (
     GrantRead,
     ImportProblem,
     ImportRead,
+    LookupParams,
+    QueryParams,
     RegistryRead,
     RegistrySourceCreate,
     RegistrySourceRead,
@@ -386,41 +389,34 @@ def _gateway(request: Request) -> dataservices.Gateway:
     return found
 
 
-@calls_router.get("/services/{code}/lookup", openapi_extra=CACHED_SECURITY)
-async def lookup(
-    request: Request,
-    code: ServiceCode,
-    key: Annotated[str, Query(min_length=1, max_length=200)],
-    fields: Annotated[str | None, Query(max_length=2000, description="comma-separated; default: every granted field")] = None,
-    principal: Principal = require_cached(service.CALL),
-) -> CallRead:
+@hot_get(calls_router, "/services/{code}/lookup", scope=service.CALL, params=LookupParams, response=CallRead)
+async def lookup(request: Request, principal: Principal, params: LookupParams) -> CallRead:
     """Look one row up by its key, with the granted fields (personal ones masked unless granted).
     The read is in the audit log (committed) before the answer is sent; 503 if it cannot be."""
-    result = await _gateway(request).call(principal, code, fields=_fields(fields), key=key)
-    return CallRead(rows=result.rows, masked=result.masked or [])
+    result = await _gateway(request).call(principal, params.code, fields=_fields(params.fields), key=params.key)
+    return CallRead.model_construct(rows=result.rows, masked=result.masked or [])
 
 
-@calls_router.get("/services/{code}/query", openapi_extra=CACHED_SECURITY)
-async def query(
-    request: Request,
-    code: ServiceCode,
-    where: Annotated[list[str] | None, Query(max_length=10, description="field:value, repeatable")] = None,
-    fields: Annotated[str | None, Query(max_length=2000)] = None,
-    offset: Offset = 0,
-    limit: Annotated[int, Query(ge=1, le=dataservices.MAX_QUERY_ROWS)] = 20,
-    principal: Principal = require_cached(service.CALL),
-) -> CallRead:
+@hot_get(calls_router, "/services/{code}/query", scope=service.CALL, params=QueryParams, response=CallRead)
+async def query(request: Request, principal: Principal, params: QueryParams) -> CallRead:
     """Rows matching every ``where`` (field:value), a page at a time."""
     filters = {}
-    for item in where or []:
+    for item in params.where or []:
         name, sep, value = item.partition(":")
         if not sep:
             raise ValidationFailed(
                 "error.validation", errors=[FieldError(("query", "where"), "datahub.service.bad_where", {"where": item})]
             )
         filters[name] = value
-    result = await _gateway(request).call(principal, code, fields=_fields(fields), filters=filters, limit=limit, offset=offset)
-    return CallRead(rows=result.rows, masked=result.masked or [])
+    result = await _gateway(request).call(
+        principal,
+        params.code,
+        fields=_fields(params.fields),
+        filters=filters,
+        limit=min(params.limit, dataservices.MAX_QUERY_ROWS),
+        offset=params.offset,
+    )
+    return CallRead.model_construct(rows=result.rows, masked=result.masked or [])
 
 
 @calls_router.post("/services/{code}/verify", openapi_extra=CACHED_SECURITY)

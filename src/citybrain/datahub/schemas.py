@@ -333,6 +333,27 @@ class VerifyRequest(BaseModel):
     values: dict[Annotated[str, StringConstraints(max_length=63)], Annotated[str, StringConstraints(max_length=500)]]
 
 
+SERVICE_CODE_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,79}$"
+
+
+class LookupParams(BaseModel):
+    """The parameters of a lookup call (a hot route: validated in one go, see core.web.hot)."""
+
+    code: str = Field(pattern=SERVICE_CODE_PATTERN)
+    key: str = Field(min_length=1, max_length=200)
+    fields: str | None = Field(None, max_length=2000, description="comma-separated; default: every granted field")
+
+
+class QueryParams(BaseModel):
+    """The parameters of a query call."""
+
+    code: str = Field(pattern=SERVICE_CODE_PATTERN)
+    where: list[str] | None = Field(None, max_length=10, description="field:value, repeatable")
+    fields: str | None = Field(None, max_length=2000)
+    offset: int = Field(0, ge=0, le=10_000_000, description="rows to skip")
+    limit: int = Field(20, ge=1, le=100, description="rows to return (at most dataservices.MAX_QUERY_ROWS)")
+
+
 class CallRead(BaseModel):
     rows: list[dict[str, Any]]
     masked: list[str] = Field(default_factory=list)

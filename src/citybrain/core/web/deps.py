@@ -167,6 +167,16 @@ async def cached_principal(request: Request) -> Principal:
     return found
 
 
+async def authorise_cached(request: Request, scope: str) -> Principal:
+    """The caller from :func:`cached_principal`, who must be logged in and hold ``scope``."""
+    principal = await cached_principal(request)
+    if not principal.authenticated:
+        raise Unauthorized("auth.login_required")
+    if scope and not principal.has(scope):
+        raise Forbidden("auth.missing_scope", scope=scope)
+    return principal
+
+
 def require_cached(scope: str) -> Any:
     """:func:`require` for hot API routes: the principal comes from :func:`cached_principal`.
 
@@ -175,12 +185,7 @@ def require_cached(scope: str) -> Any:
     """
 
     async def dependency(request: Request) -> Principal:
-        principal = await cached_principal(request)
-        if not principal.authenticated:
-            raise Unauthorized("auth.login_required")
-        if scope and not principal.has(scope):
-            raise Forbidden("auth.missing_scope", scope=scope)
-        return principal
+        return await authorise_cached(request, scope)
 
     dependency.citybrain_requirement = scope  # type: ignore[attr-defined]
     return Depends(dependency)

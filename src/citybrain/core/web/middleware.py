@@ -11,8 +11,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
@@ -40,7 +40,7 @@ class ShellMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         incoming_id = headers.get("x-request-id", "")
-        request_id = incoming_id if _REQUEST_ID.match(incoming_id) else uuid.uuid4().hex
+        request_id = incoming_id if _REQUEST_ID.match(incoming_id) else os.urandom(16).hex()
         cookies: dict[str, str] = {}
         if "cookie" in headers:
             jar: SimpleCookie = SimpleCookie()
@@ -49,7 +49,9 @@ class ShellMiddleware:
             except Exception:  # noqa: BLE001 - a malformed cookie header is ignored, not fatal
                 jar = SimpleCookie()
             cookies = {k: m.value for k, m in jar.items()}
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        query_string = scope.get("query_string", b"")
+        # parsed only when it may hold ?lang= (most API calls carry other parameters only)
+        query = parse_qs(query_string.decode("latin-1")) if b"lang=" in query_string else {}
         asked = normalise((query.get("lang") or [None])[0])
         lang = asked or normalise(cookies.get(LANG_COOKIE))
         if lang is None:
@@ -59,7 +61,10 @@ class ShellMiddleware:
             lang = negotiate(headers.get("accept-language"), self.default_language) if is_api else self.default_language
         csrf_token = cookies.get(csrf.COOKIE)
         new_csrf = None
-        if not csrf.is_valid(self.secret, csrf_token):
+        # CSRF concerns cookie-authenticated requests only: a system calling with its API key or a
+        # bearer token gets no CSRF cookie (and pays for no random token per call)
+        by_credential = "x-api-key" in headers or "authorization" in headers
+        if not by_credential and not csrf.is_valid(self.secret, csrf_token):
             csrf_token = new_csrf = csrf.new_token(self.secret)
 
         state = scope.setdefault("state", {})
