@@ -6,7 +6,7 @@ import gc
 import logging
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -68,7 +68,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.environment is not Environment.TEST:  # tests build and drop apps by the hundred
             tune_for_serving()
-        yield
+        async with AsyncExitStack() as stack:
+            for domain in installed():
+                if domain.lifespan is not None:
+                    await stack.enter_async_context(domain.lifespan(app))
+            yield
         # what is queued is written before the process goes; no call is left waiting
         app.state.audit_writer.close()
         if owns_database:

@@ -37,6 +37,14 @@ class DemoSettings(BaseModel):
     companies: int = Field(20_000, ge=50, description="synthetic market entities of the demo city's legal-entity registry")
 
 
+class TrafficSettings(BaseModel):
+    twin: bool = Field(True, description="run the live digital twin of the demo network while serving")
+    twin_network: str = Field("jinan_3x4", description="the network the live twin runs")
+    twin_speed: float = Field(1.0, ge=0, le=100, description="simulated seconds per wall-clock second (0: as fast as possible)")
+    twin_controller: str = Field("citybrain", description="the controller the twin's junctions start with")
+    workers: int = Field(1, ge=1, le=32, description="simulations an evaluation runs at once (one process each)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CITYBRAIN_",
@@ -58,6 +66,7 @@ class Settings(BaseSettings):
     sql_echo: bool = False
     auth: AuthSettings = AuthSettings()
     demo: DemoSettings = DemoSettings()
+    traffic: TrafficSettings = TrafficSettings()
 
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:

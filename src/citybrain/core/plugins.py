@@ -16,8 +16,9 @@ from citybrain.core.web.nav import NavItem
 
 if TYPE_CHECKING:
     import random
+    from contextlib import AbstractAsyncContextManager
 
-    from fastapi import APIRouter
+    from fastapi import APIRouter, FastAPI
     from rich.console import Console
     from sqlalchemy.orm import Session
     from typer import Typer
@@ -61,3 +62,6 @@ class Domain:
     cli: Typer | None = None
     #: its part of ``citybrain demo``; steps run in the order domains are listed
     demo_step: DemoStep | None = None
+    #: what runs while the app serves (background jobs, a live simulation): entered at start-up,
+    #: in the order domains are listed, and left at shutdown in reverse
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None

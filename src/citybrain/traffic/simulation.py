@@ -26,8 +26,8 @@ import multiprocessing
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -376,14 +376,21 @@ def _run_one(request: RunRequest) -> SimulationOutput:
     return simulate(request)
 
 
-def run_many(requests: Sequence[RunRequest], *, max_workers: int = 1) -> list[SimulationOutput]:
+def run_many(
+    requests: Sequence[RunRequest], *, max_workers: int = 1, progress: Callable[[int], None] | None = None
+) -> list[SimulationOutput]:
     """Run each request in its own worker process, ``max_workers`` at a time; outputs in request order.
 
     A fresh process per run because libsumo holds one simulation per process and its state is
     global; ``spawn`` so no parent state (an open simulation, threads) is inherited.
+    ``progress(done)`` is called as each run finishes (for progress bars and stored run status).
     """
     if not requests:
         return []
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=max_workers, mp_context=context, max_tasks_per_child=1) as pool:
-        return list(pool.map(_run_one, requests))
+        futures = [pool.submit(_run_one, request) for request in requests]
+        for done, _ in enumerate(as_completed(futures), start=1):
+            if progress is not None:
+                progress(done)
+        return [future.result() for future in futures]

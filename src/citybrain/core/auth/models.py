@@ -27,6 +27,8 @@ class Role(StrEnum):
     REVIEWER = "reviewer"
     OPERATOR = "operator"
     VIEWER = "viewer"
+    #: commands signals of the live traffic twin (远程调控): a traffic police signal operator
+    TRAFFIC_OPERATOR = "traffic_operator"
 
 
 class Organisation(IdMixin, TimestampMixin, Base):

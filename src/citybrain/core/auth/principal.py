@@ -36,6 +36,7 @@ def register_role_scopes(role: str, scopes: Iterable[str]) -> None:
 register_role_scopes(Role.ADMIN, {"*"})
 register_role_scopes(Role.VIEWER, {ORGS_READ, FILES_READ})
 register_role_scopes(Role.OPERATOR, {ORGS_READ, FILES_READ})
+register_role_scopes(Role.TRAFFIC_OPERATOR, {ORGS_READ, FILES_READ})
 register_role_scopes(Role.REVIEWER, {ORGS_READ, FILES_READ, USERS_READ})
 register_role_scopes(Role.DATA_STEWARD, {ORGS_READ, FILES_READ, FILES_WRITE, GRANTS_WRITE, USERS_READ})
 
