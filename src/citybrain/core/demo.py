@@ -95,6 +95,8 @@ DEMO_USERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("steward.dsjj", "大数据局数据管理员", DATA_BUREAU, (Role.DATA_STEWARD,)),
     ("operator.dsjj", "运行中心值班员", DATA_BUREAU, (Role.OPERATOR,)),
     ("viewer.jtj", "交通运输局查看员", "jn.jtj", (Role.VIEWER,)),
+    ("engineer.jtj", "交通运输局交通工程师", "jn.jtj", (Role.OPERATOR,)),
+    ("signal.gaj", "公安交警信号调度员", "jn.gaj", (Role.TRAFFIC_OPERATOR,)),
 )
 
 BOUNDARY_FILE = Path("geo") / "jinan_370100_districts.wgs84.geojson"

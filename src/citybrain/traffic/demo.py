@@ -14,4 +14,4 @@ def seed_traffic(ctx: DemoContext) -> None:
         ctx.console.print(f"[yellow]{data} not found: the demo city has no traffic network[/]")
         return
     network = service.import_builtin(ctx.session, ctx.principal, "jinan_3x4", data_dir=ctx.settings.data_dir, var_dir=ctx.settings.var_dir)
-    ctx.console.print(f"traffic: {network.name}, {network.junctions} signalised junctions, {network.vehicles:,} vehicles")
+    ctx.console.print(f"[green]✓[/] traffic: {network.name}, {network.junctions} signalised junctions, {network.vehicles:,} vehicles")
