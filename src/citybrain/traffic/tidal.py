@@ -37,10 +37,11 @@ is within ``max_lender_vc``.
 
 **Where the thresholds come from** (practice, not one formula; see :data:`RULE_BASIS`): reversible
 lanes pay off only where traffic is strongly directional and the peak direction is short of
-capacity while the other direction has capacity to spare. US reversible-lane practice (reviewed in
-NCHRP Synthesis 340, *Convertible Roadways and Lanes*, 2004) and Chinese 潮汐车道 setting guidance
-both look for the peak direction carrying about two thirds of the two-way flow in the tidal period;
-the Chinese guidance also asks that the light direction, without the lane, still has the capacity
+capacity while the other direction has capacity to spare. US application guidelines for reversible
+lanes (the practice reviewed in NCHRP Synthesis 340, *Convertible Roadways and Lanes*, 2004) ask for
+a major-to-minor directional ratio of at least 2:1 in recurrent peaks, and Chinese 潮汐车道 setting
+guidance for a directional distribution of at least 2/3 in the tidal period: both are two thirds of
+the two-way flow. The Chinese guidance also asks that the light direction, without the lane, still has the capacity
 its demand needs, that the tidal pattern lasts (siting commonly asks for 2 h or more), and that the
 section (commonly 0.5-5 km between signalised junctions, three or more lanes in total) has no fixed
 median. The v/c limits are the engineering reading of "short of capacity" and "capacity to spare":
@@ -57,7 +58,9 @@ a signalised section the capacity is the saturation flow times the main road's s
 **The SUMO check** (:func:`check_in_sumo`) builds a straight corridor (:class:`Corridor`: 2.4 km and
 two fixed-time junctions by default) with the section's lanes, where each direction has one extra
 SUMO lane next to the median standing for the other direction's inner lane (the same piece of road;
-SUMO lanes are one-way). Only one of the two SUMO lanes of a physical lane is open at a time: the
+SUMO lanes are one-way). The corridor carries through traffic only: no turns (left turns from a
+reversed lane are usually banned anyway) and no side-street demand, so the side streets' green only
+takes time from the arterial. Only one of the two SUMO lanes of a physical lane is open at a time: the
 owner's while it is normal, the borrower's while it is lent, neither during clearance. libsumo
 switches the lanes' permissions at the planned times (``lane.setDisallowed``); a closed lane's
 vehicles change out of it, as drivers do under a red X. The demand is drawn from the counts
@@ -139,17 +142,19 @@ LaneUse = Literal["normal", "closed", "reversed"]
 
 RULE_BASIS: Final = {
     "en": (
-        "Reversible-lane practice, not a single formula. US practice (reviewed in NCHRP Synthesis 340, "
-        "Convertible Roadways and Lanes, 2004) and Chinese tidal-lane (潮汐车道) setting guidance both look for "
-        "the peak direction carrying about two thirds of the two-way flow; the Chinese guidance also asks that "
+        "Reversible-lane practice, not a single formula. US application guidelines (the practice reviewed in NCHRP "
+        "Synthesis 340, Convertible Roadways and Lanes, 2004) ask for a major-to-minor directional ratio of at least "
+        "2:1 in recurrent peaks, and Chinese tidal-lane (潮汐车道) setting guidance for a directional distribution of at "
+        "least 2/3: both are two thirds of the two-way flow. The Chinese guidance also asks that "
         "the light direction, without the lane, still has the capacity its demand needs, and that the tidal "
         "pattern lasts. The v/c limits are engineering choices: 0.80 is where delay at signals starts to climb "
         "steeply, 0.85 leaves the light direction a margin below its reduced capacity. At each switch the lane is "
         'closed both ways for a clearance interval, as lane-use control signals do ("closing", then a red X).'
     ),
     "zh-CN": (
-        "依据可变车道的工程实践，而非单一公式。美国可逆车道实践（NCHRP Synthesis 340《Convertible Roadways and "
-        "Lanes》，2004年综述）与我国潮汐车道设置指引都要求高峰方向交通量约占双向的三分之二；我国指引还要求去掉该车道后"
+        "依据可变车道的工程实践，而非单一公式。美国可逆车道应用准则（NCHRP Synthesis 340《Convertible Roadways and "
+        "Lanes》，2004年综述的实践）要求经常性高峰中主次方向流量比不低于2:1，我国潮汐车道设置指引要求方向分布系数不低于"
+        "2/3，二者都相当于高峰方向占双向交通量的三分之二；我国指引还要求去掉该车道后"
         "交通量小的方向通行能力仍能满足需求，且潮汐现象持续一定时间。饱和度阈值为工程取值：0.80 是信号交叉口延误开始"
         "急剧上升之处，0.85 为流量小的方向在少一条车道后保留余量。每次切换时车道双向关闭一个清空时段，如车道信号灯"
         "先显示“即将关闭”再显示红叉。"
