@@ -39,10 +39,13 @@ Variables: ``b``, ``b̄`` (cycles) outbound and inbound bandwidth; ``z`` in ``[1
 
 The loop constraint says that going out along the outbound band and back along the inbound band
 returns to the same signal after a whole number of cycles. ``y_ij z`` is a product of a binary and a
-bounded variable, written exactly with four linear inequalities (McCormick). Two small secondary terms
+bounded variable, written exactly with four linear inequalities (McCormick). Small secondary terms
 break ties without giving up bandwidth: among equal ``b + k·b̄`` the more even split is preferred
-(``+ 10⁻³ min(b, b̄/k)``), and among equal bands the speeds nearest the design speeds
-(``− 10⁻⁴ Σ|t_i − d_i z / v_i|``). The MILP is solved with HiGHS through ``highspy``.
+(``+ 10⁻³ min(b, b̄/k)``); among equal bands, the speeds nearest the design speeds
+(``− 10⁻⁴ Σ|t_i − d_i z / v_i|``) and bands that vehicles queued at a red can catch (``− 10⁻⁴`` per
+cycle by which the green before the band shrinks from one junction to the next, and per cycle of
+green before the band where each direction enters; see the comment in :func:`maxband`). The MILP is
+solved with HiGHS through ``highspy``.
 
 From a solution, with junction 1's outbound green start as the reference: the outbound band passes
 ``S_i`` at ``a_i = w_1 + Σ_{k<i} t_k``, so the outbound green starts at ``g_i = a_i − w_i`` (the
@@ -1004,9 +1007,10 @@ class VariantFigures:
     """One set of offsets run in SUMO, pooled over the seeds.
 
     ``name`` is ``"maxband"``, ``"zero"`` (every junction's outbound green starts together) or
-    ``"random"``; ``offsets_s`` per junction; ``unfinished`` vehicles still in the network at the end
-    (teleporting is off, so a jam stays); ``through_stops_by_seed`` the stops per through vehicle of each
-    seed, for the spread.
+    ``"random"``; ``offsets_s`` per junction (the first seed's for ``"random"``); ``unfinished`` vehicles
+    still in the network at the end (teleporting is off, so a jam stays) and ``not_inserted`` generated
+    vehicles that never got in — neither is in the figures, so a variant with either is worse than its
+    figures say; ``through_stops_by_seed`` the stops per through vehicle of each seed, for the spread.
     """
 
     name: str
@@ -1016,6 +1020,7 @@ class VariantFigures:
     through: FlowFigures
     all: FlowFigures
     unfinished: int
+    not_inserted: int
     through_stops_by_seed: tuple[float, ...]
     wall_time_s: float
 
@@ -1046,7 +1051,8 @@ def _poisson_departures(rng: random.Random, vph: float, begin: float, end: float
     return times
 
 
-def _write_demand(path: Path, corridor: Corridor, demand: CorridorDemand, *, seed: int, duration_s: int) -> None:
+def _write_demand(path: Path, corridor: Corridor, demand: CorridorDemand, *, seed: int, duration_s: int) -> dict[str, float]:
+    """Write the generated vehicles to ``path``; return their departure times (s) by id."""
     rng = random.Random(seed)  # noqa: S311 - simulated arrivals, repeatable from the seed
     vehicles: list[tuple[float, str, str]] = []
     for name, vph, route in (
@@ -1065,6 +1071,7 @@ def _write_demand(path: Path, corridor: Corridor, demand: CorridorDemand, *, see
         vehicle = ET.SubElement(root, "vehicle", id=vid, type="gw_car", depart=f"{depart:.1f}", departSpeed="max", departLane="best")
         ET.SubElement(vehicle, "route", edges=edges)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return {vid: depart for depart, vid, _ in vehicles}
 
 
 @dataclass(slots=True)
@@ -1077,6 +1084,11 @@ class _Trips:
         self.stops.append(stops)
         self.durations.append(duration)
         self.losses.append(loss)
+
+    def extend(self, other: _Trips) -> None:
+        self.stops += other.stops
+        self.durations += other.durations
+        self.losses += other.losses
 
     def figures(self) -> FlowFigures:
         count = len(self.stops)
@@ -1091,9 +1103,19 @@ class _Trips:
         )
 
 
+@dataclass(slots=True)
+class _Outcome:
+    """What one SUMO run gave: finished trips by group, vehicles left inside, ids SUMO inserted."""
+
+    groups: dict[str, _Trips]
+    unfinished: int = 0
+    inserted: set[str] = field(default_factory=set)
+    wall_time_s: float = 0.0
+
+
 def _run_variant(
     folder: Path, corridor: Corridor, programs: str, routes: Sequence[Path], *, seed: int, duration_s: int, warmup_s: float, tag: str
-) -> tuple[dict[str, _Trips], int]:
+) -> _Outcome:
     additional = folder / f"{tag}.tls.xml"
     additional.write_text(programs)
     tripinfo = folder / f"{tag}.tripinfo.xml"
@@ -1115,28 +1137,29 @@ def _run_variant(
         cwd=folder,
         timeout=600,
     )  # fmt: skip
-    groups = {name: _Trips() for name in ("outbound", "inbound", "all")}
-    unfinished = 0
+    outcome = _Outcome(groups={name: _Trips() for name in ("outbound", "inbound", "all")})
+    # tripinfo has every inserted vehicle, unfinished ones with arrival -1; none it never inserted
     for _event, element in ET.iterparse(tripinfo, events=("end",)):  # noqa: S314 - SUMO's own output
         if element.tag != "tripinfo":
             continue
         attrs = element.attrib
-        if float(attrs["depart"]) < warmup_s:
-            element.clear()
-            continue
-        if float(attrs.get("arrival", "-1")) < 0:
-            unfinished += 1
-            element.clear()
-            continue
-        values = (int(attrs["waitingCount"]), float(attrs["duration"]), float(attrs["timeLoss"]))
-        vid = attrs["id"]
-        if vid.startswith("gw_out_"):
-            groups["outbound"].add(*values)
-        elif vid.startswith("gw_in_"):
-            groups["inbound"].add(*values)
-        groups["all"].add(*values)
+        outcome.inserted.add(attrs["id"])
+        # a vehicle's "depart" is its insertion; the warm-up is about when it wanted to go
+        wanted = float(attrs["depart"]) - float(attrs.get("departDelay", 0))
+        if wanted < warmup_s:
+            pass
+        elif float(attrs.get("arrival", "-1")) < 0:
+            outcome.unfinished += 1
+        else:
+            values = (int(attrs["waitingCount"]), float(attrs["duration"]), float(attrs["timeLoss"]))
+            vid = attrs["id"]
+            if vid.startswith("gw_out_"):
+                outcome.groups["outbound"].add(*values)
+            elif vid.startswith("gw_in_"):
+                outcome.groups["inbound"].add(*values)
+            outcome.groups["all"].add(*values)
         element.clear()
-    return groups, unfinished
+    return outcome
 
 
 def check_in_sumo(
@@ -1192,42 +1215,45 @@ def check_in_sumo(
     with tempfile.TemporaryDirectory(prefix="greenwave-") as scratch:
         folder = Path(workdir) if workdir is not None else Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        jobs = []
+        jobs: list[tuple[str, int, str, list[Path]]] = []
+        expected: dict[int, set[str]] = {}  # generated vehicles that count, by seed
         for seed in seeds:
             demand_file = folder / f"demand-{seed}.rou.xml"
-            _write_demand(demand_file, corridor, demand, seed=seed, duration_s=duration_s)
+            departures = _write_demand(demand_file, corridor, demand, seed=seed, duration_s=duration_s)
+            expected[seed] = {vid for vid, depart in departures.items() if depart >= warmup}
             for name in names:
                 programs = signal_programs(plan, corridor, offsets_s=offsets(name, seed), yellow_s=yellow_s)
                 jobs.append((name, seed, programs, [demand_file, *background_routes]))
 
-        def run(job: tuple[str, int, str, list[Path]]) -> tuple[dict[str, _Trips], int, float]:
+        def run(job: tuple[str, int, str, list[Path]]) -> _Outcome:
             name, seed, programs, routes = job
             started = time.perf_counter()
-            groups, unfinished = _run_variant(
+            outcome = _run_variant(
                 folder, corridor, programs, routes, seed=seed, duration_s=duration_s, warmup_s=warmup, tag=f"{name}-{seed}"
             )
-            return groups, unfinished, time.perf_counter() - started
+            outcome.wall_time_s = time.perf_counter() - started
+            return outcome
 
         with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-            results = list(pool.map(run, jobs))
+            outcomes = list(pool.map(run, jobs))
 
     variants: dict[str, VariantFigures] = {}
     for name in names:
         pooled = {group: _Trips() for group in ("outbound", "inbound", "through", "all")}
-        unfinished, wall, by_seed = 0, 0.0, []
-        for (job_name, _seed, _programs, _routes), (groups, left, seconds) in zip(jobs, results, strict=True):
+        unfinished = not_inserted = 0
+        wall, by_seed = 0.0, []
+        for (job_name, seed, _programs, _routes), outcome in zip(jobs, outcomes, strict=True):
             if job_name != name:
                 continue
             through = _Trips()
             for group in ("outbound", "inbound"):
-                for values in zip(groups[group].stops, groups[group].durations, groups[group].losses, strict=True):
-                    pooled[group].add(*values)
-                    pooled["through"].add(*values)
-                    through.add(*values)
-            for values in zip(groups["all"].stops, groups["all"].durations, groups["all"].losses, strict=True):
-                pooled["all"].add(*values)
-            unfinished += left
-            wall += seconds
+                pooled[group].extend(outcome.groups[group])
+                through.extend(outcome.groups[group])
+            pooled["through"].extend(through)
+            pooled["all"].extend(outcome.groups["all"])
+            unfinished += outcome.unfinished
+            not_inserted += len(expected[seed] - outcome.inserted)
+            wall += outcome.wall_time_s
             by_seed.append(through.figures().stops_per_vehicle)
         variants[name] = VariantFigures(
             name=name,
@@ -1237,6 +1263,7 @@ def check_in_sumo(
             through=pooled["through"].figures(),
             all=pooled["all"].figures(),
             unfinished=unfinished,
+            not_inserted=not_inserted,
             through_stops_by_seed=tuple(by_seed),
             wall_time_s=wall,
         )
