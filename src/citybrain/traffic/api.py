@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Path, Request, UploadFile, status
+from fastapi import APIRouter, Form, Path, Request, Response, UploadFile, status
 
 from citybrain.core.auth.principal import Principal
 from citybrain.core.web.deps import SessionDep, SettingsDep, require
 from citybrain.core.web.params import IdPath
 from citybrain.traffic import service
-from citybrain.traffic.schemas import NETWORK_CODE, BuiltinImport, NetworkDetail, NetworkRead, RunCreate, RunRead
+from citybrain.traffic.schemas import (
+    NETWORK_CODE,
+    BuiltinImport,
+    GreenWaveCreate,
+    NetworkDetail,
+    NetworkRead,
+    PlanRead,
+    RunCreate,
+    RunRead,
+    TidalCreate,
+)
 
 router = APIRouter(prefix="/api/v1/traffic", tags=["traffic"])
 
@@ -114,3 +124,73 @@ def get_run(session: SessionDep, run_id: IdPath, _: Principal = require(service.
 def figures(session: SessionDep, _: Principal = require(service.READ)) -> dict[str, object]:
     """The traffic figures for the operations center."""
     return vars(service.figures(session))
+
+
+def _queued(request: Request) -> None:
+    queue = _run_queue(request)
+    if queue is not None:
+        queue.submit()  # type: ignore[attr-defined]
+
+
+@router.post("/greenwave", status_code=status.HTTP_201_CREATED)
+def plan_greenwave(
+    request: Request, session: SessionDep, settings: SettingsDep, body: GreenWaveCreate, principal: Principal = require(service.PLAN)
+) -> PlanRead:
+    """Two-way green-wave offsets for an arterial (MAXBAND, a MILP solved with HiGHS): offsets per
+    junction, the cycle, both bandwidths. With ``check`` the plan is run in SUMO against all-zero and
+    random offsets in the background (stops per vehicle, travel times); follow ``GET /greenwave/{id}``."""
+    network = service.get_network(session, body.network)
+    params = body.model_dump(mode="json", exclude={"check", "name"})
+    plan = service.plan_greenwave(
+        session, principal, name=body.name, params=params, network=network, var_dir=settings.var_dir, check=body.check
+    )
+    session.commit()
+    _queued(request)
+    return PlanRead.model_validate(plan)
+
+
+@router.get("/greenwave")
+def list_greenwave(session: SessionDep, _: Principal = require(service.READ)) -> list[PlanRead]:
+    """Green-wave plans, newest first."""
+    return [PlanRead.model_validate(p) for p in service.plans(session, "greenwave")]
+
+
+@router.get("/greenwave/{plan_id}")
+def get_greenwave(session: SessionDep, plan_id: IdPath, _: Principal = require(service.READ)) -> PlanRead:
+    """A green-wave plan with its SUMO check when done."""
+    return PlanRead.model_validate(service.get_plan(session, plan_id, "greenwave"))
+
+
+@router.get("/greenwave/{plan_id}/diagram.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+def greenwave_diagram(session: SessionDep, settings: SettingsDep, plan_id: IdPath, _: Principal = require(service.READ)) -> Response:
+    """The plan's time-space diagram: distance along the arterial against time, reds at each
+    junction, the outbound and inbound bands."""
+    plan = service.get_plan(session, plan_id, "greenwave")
+    assert plan.network_id is not None
+    network = service.get_network(session, plan.network_id)
+    return Response(service.greenwave_diagram(plan, network, settings.var_dir), media_type="image/png")
+
+
+@router.post("/tidal", status_code=status.HTTP_201_CREATED)
+def plan_tidal(request: Request, session: SessionDep, body: TidalCreate, principal: Principal = require(service.PLAN)) -> PlanRead:
+    """A reversible-lane (潮汐车道) schedule from directional 15-minute counts: which lane, toward
+    which direction, which hours, with the rule and its thresholds. Without counts, the demo
+    corridor's compressed day is used. With ``check`` it is run in SUMO against no reversal."""
+    network = service.get_network(session, body.network) if body.network else None
+    params = body.model_dump(mode="json", exclude={"check", "name", "network"})
+    plan = service.plan_tidal(session, principal, name=body.name, params=params, network=network, check=body.check)
+    session.commit()
+    _queued(request)
+    return PlanRead.model_validate(plan)
+
+
+@router.get("/tidal")
+def list_tidal(session: SessionDep, _: Principal = require(service.READ)) -> list[PlanRead]:
+    """Tidal-lane plans, newest first."""
+    return [PlanRead.model_validate(p) for p in service.plans(session, "tidal")]
+
+
+@router.get("/tidal/{plan_id}")
+def get_tidal(session: SessionDep, plan_id: IdPath, _: Principal = require(service.READ)) -> PlanRead:
+    """A tidal-lane plan with its SUMO check when done."""
+    return PlanRead.model_validate(service.get_plan(session, plan_id, "tidal"))

@@ -73,6 +73,9 @@ class Plan(IdMixin, TimestampMixin, Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSONType)
     #: before/after figures from SUMO
     check: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    #: the SUMO check: none (not asked) / queued / running / done / failed
+    check_status: Mapped[str | None] = mapped_column(String(16), index=True)
+    check_error: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(100))
 
 

@@ -78,3 +78,123 @@ def run_page(request: Request, session: SessionDep, run_id: IdPath, _: Principal
     run = service.get_run(session, run_id)
     network = service.get_network(session, run.network_id)
     return render(request, "traffic/run.html", run=run, network=network)
+
+
+def _float(value: object, default: float) -> float:
+    try:
+        return float(str(value))
+    except ValueError:
+        return default
+
+
+@router.get("/greenwave", response_class=HTMLResponse)
+def greenwave_list(request: Request, session: SessionDep, principal: Principal = require(service.READ)) -> Response:
+    networks = service.list_networks(session)
+    return render(
+        request,
+        "traffic/greenwave_list.html",
+        plans=service.plans(session, "greenwave"),
+        networks=networks,
+        can_plan=principal.has(service.PLAN),
+        default_row=",".join(f"intersection_{i}_1" for i in range(1, 5)),
+    )
+
+
+@router.post("/greenwave", response_class=HTMLResponse, dependencies=[CsrfChecked])
+async def greenwave_create(
+    request: Request, session: SessionDep, settings: SettingsDep, principal: Principal = require(service.PLAN)
+) -> Response:
+    form = await request.form()
+    network = service.get_network(session, str(form.get("network") or ""))
+    cycle_min, cycle_max = _float(form.get("cycle_min"), 60), _float(form.get("cycle_max"), 120)
+    params = {
+        "network": network.code,
+        "junctions": [j.strip() for j in str(form.get("junctions") or "").split(",") if j.strip()],
+        "red_outbound_s": _float(form.get("red_outbound_s"), 36),
+        "red_inbound_s": _float(form.get("red_inbound_s"), 36),
+        "reds": None,
+        "cycle_s": [cycle_min, cycle_max],
+        "speed_mps": None,
+        "volume_ratio": _float(form.get("volume_ratio"), 1.0),
+        "demand": {"through_outbound_vph": 500.0, "through_inbound_vph": 500.0, "cross_vph": 200.0},
+        "seeds": [0, 1, 2],
+    }
+    plan = service.plan_greenwave(
+        session,
+        principal,
+        name=str(form.get("name") or "绿波方案")[:200],
+        params=params,
+        network=network,
+        var_dir=settings.var_dir,
+        check=form.get("check") is not None,
+    )
+    session.commit()
+    queue = getattr(request.app.state, "traffic_runs", None)
+    if queue is not None:
+        queue.submit()
+    return RedirectResponse(f"/traffic/greenwave/{plan.id}", status_code=303)
+
+
+@router.get("/greenwave/{plan_id}", response_class=HTMLResponse)
+def greenwave_page(request: Request, session: SessionDep, plan_id: IdPath, _: Principal = require(service.READ)) -> Response:
+    plan = service.get_plan(session, plan_id, "greenwave")
+    network = service.get_network(session, plan.network_id) if plan.network_id else None
+    return render(request, "traffic/greenwave.html", plan=plan, network=network)
+
+
+@router.get("/tidal", response_class=HTMLResponse)
+def tidal_list(request: Request, session: SessionDep, principal: Principal = require(service.READ)) -> Response:
+    from citybrain.traffic.tidal import Corridor
+
+    return render(
+        request,
+        "traffic/tidal_list.html",
+        plans=service.plans(session, "tidal"),
+        can_plan=principal.has(service.PLAN),
+        corridor_capacity=round(Corridor().lane_capacity_vph()),
+    )
+
+
+@router.post("/tidal", response_class=HTMLResponse, dependencies=[CsrfChecked])
+async def tidal_create(request: Request, session: SessionDep, principal: Principal = require(service.PLAN)) -> Response:
+    from citybrain.core.errors import FieldError, ValidationFailed
+
+    form = await request.form()
+    counts = None
+    text = str(form.get("counts") or "").strip()
+    if text:
+        a, b = [], []
+        for number, line in enumerate(text.splitlines(), start=1):
+            cells = [c.strip() for c in line.replace("\t", ",").split(",") if c.strip()]
+            if not cells or not cells[0].replace(".", "", 1).isdigit():
+                continue  # a header or an empty line
+            if len(cells) < 2:
+                raise ValidationFailed(errors=[FieldError(("form", "counts", number), "traffic.counts_line", {"line": number})])
+            a.append(_float(cells[0], -1))
+            b.append(_float(cells[1], -1))
+        counts = {"a": a, "b": b, "start_s": int(_float(form.get("start_h"), 0) * 3600) // 900 * 900, "name_a": "进城", "name_b": "出城"}
+    params = {
+        "counts": counts,
+        "section": {
+            "lanes_a": int(_float(form.get("lanes_a"), 2)),
+            "lanes_b": int(_float(form.get("lanes_b"), 2)),
+            "lane_capacity_vph": _float(form.get("lane_capacity_vph"), 1800),
+        },
+        "rule": None,
+        "seed": 0,
+    }
+    plan = service.plan_tidal(
+        session, principal, name=str(form.get("name") or "潮汐车道方案")[:200], params=params, check=form.get("check") is not None
+    )
+    session.commit()
+    queue = getattr(request.app.state, "traffic_runs", None)
+    if queue is not None:
+        queue.submit()
+    return RedirectResponse(f"/traffic/tidal/{plan.id}", status_code=303)
+
+
+@router.get("/tidal/{plan_id}", response_class=HTMLResponse)
+def tidal_page(request: Request, session: SessionDep, plan_id: IdPath, _: Principal = require(service.READ)) -> Response:
+    from citybrain.traffic.tidal import clock
+
+    return render(request, "traffic/tidal.html", plan=service.get_plan(session, plan_id, "tidal"), clock=clock)

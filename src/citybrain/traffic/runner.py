@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from citybrain.core.db.base import utcnow
 from citybrain.core.db.session import Database
-from citybrain.traffic.models import Network, Run
+from citybrain.traffic.models import Network, Plan, Run
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,34 @@ def execute_run(
         return found
 
 
+def execute_plan_check(database: Database, plan_id: int, *, var_dir: Path) -> Plan:
+    """Run the queued SUMO check of plan ``plan_id`` and store its figures (or its error)."""
+    from citybrain.traffic import service
+
+    with database.transaction() as session:
+        plan = session.get(Plan, plan_id)
+        assert plan is not None
+        kind, params, result = plan.kind, dict(plan.params), dict(plan.result)
+        network = session.get(Network, plan.network_id) if plan.network_id else None
+        net = var_dir / network.net_file if network is not None else None
+        plan.check_status = "running"
+    try:
+        check, error, status = service.run_plan_check(kind, params, result, net), None, "done"
+    except Exception as failure:
+        log.exception("check of traffic plan %s failed", plan_id)
+        check, status = None, "failed"
+        error = "".join(traceback.format_exception_only(type(failure), failure)).strip()[:2000]
+    with database.transaction() as session:
+        plan = session.get(Plan, plan_id)
+        assert plan is not None
+        plan.check, plan.check_status, plan.check_error = check, status, error
+    with database.read_session() as session:
+        found = session.get(Plan, plan_id)
+        assert found is not None
+        session.expunge(found)
+        return found
+
+
 class RunQueue:
     """The serving process's evaluation worker: one thread that runs queued runs in order."""
 
@@ -142,6 +170,11 @@ class RunQueue:
                 .where(Run.status == "running")
                 .values(status="failed", error="interrupted: the server stopped during the run", finished_at=utcnow())
             )
+            session.execute(
+                update(Plan)
+                .where(Plan.check_status == "running")
+                .values(check_status="failed", check_error="interrupted: the server stopped during the check")
+            )
         self._thread = threading.Thread(target=self._loop, name="citybrain-traffic-runs", daemon=True)
         self._thread.start()
         self._wake.set()
@@ -156,9 +189,14 @@ class RunQueue:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _next(self) -> int | None:
+    def _next(self) -> tuple[str, int] | None:
+        """The oldest queued work: an evaluation run first, then a plan's check."""
         with self._database.read_session() as session:
-            return session.scalar(select(Run.id).where(Run.status == "queued").order_by(Run.id).limit(1))
+            run = session.scalar(select(Run.id).where(Run.status == "queued").order_by(Run.id).limit(1))
+            plan = session.scalar(select(Plan.id).where(Plan.check_status == "queued").order_by(Plan.id).limit(1))
+        if run is not None:
+            return ("run", run)
+        return ("plan", plan) if plan is not None else None
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -166,10 +204,14 @@ class RunQueue:
             self._wake.clear()
             while not self._stop.is_set():
                 try:
-                    run_id = self._next()
+                    work = self._next()
                 except Exception:
-                    log.exception("could not look for queued traffic runs")
+                    log.exception("could not look for queued traffic work")
                     break
-                if run_id is None:
+                if work is None:
                     break
-                execute_run(self._database, run_id, var_dir=self._var_dir, workers=self._workers)
+                kind, ident = work
+                if kind == "run":
+                    execute_run(self._database, ident, var_dir=self._var_dir, workers=self._workers)
+                else:
+                    execute_plan_check(self._database, ident, var_dir=self._var_dir)

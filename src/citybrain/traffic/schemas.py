@@ -72,8 +72,64 @@ class PlanRead(BaseModel):
     params: dict[str, Any]
     result: dict[str, Any]
     check: dict[str, Any] | None
+    check_status: str | None
+    check_error: str | None
     created_at: datetime
     created_by: str
+
+
+class CorridorDemandIn(BaseModel):
+    """Traffic the SUMO check generates, vehicles/hour."""
+
+    through_outbound_vph: float = Field(500, ge=0, le=3000)
+    through_inbound_vph: float = Field(500, ge=0, le=3000)
+    cross_vph: float = Field(200, ge=0, le=2000)
+
+
+class GreenWaveCreate(BaseModel):
+    """An arterial of a network for MAXBAND: its junctions in order, the reds of its through
+    movements and the cycle (or a range of cycles to choose from)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    network: str = Field(pattern=NETWORK_CODE)
+    junctions: list[str] = Field(min_length=2, max_length=30, description="signalised junctions in order along the arterial")
+    red_outbound_s: float = Field(36, gt=0, le=600, description="red of the outbound through movement, s")
+    red_inbound_s: float = Field(36, gt=0, le=600, description="red of the inbound through movement, s")
+    reds: dict[str, tuple[float, float]] | None = Field(None, description="per junction (outbound, inbound) reds, s, where they differ")
+    cycle_s: float | tuple[float, float] = Field((60, 120), description="common cycle, s, or the (min, max) range to choose from")
+    speed_mps: float | None = Field(None, gt=0, le=40, description="design speed, m/s (default: the network's speed limit)")
+    volume_ratio: float = Field(1.0, ge=0, le=10, description="inbound/outbound volume: the weight of the inbound band")
+    demand: CorridorDemandIn = Field(default_factory=CorridorDemandIn)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1, max_length=5)
+    check: bool = Field(True, description="check the plan in SUMO against uncoordinated offsets (in the background)")
+
+
+class CountsIn(BaseModel):
+    a: list[float] = Field(min_length=1, max_length=96 * 7, description="vehicles per 15-minute bin, direction a")
+    b: list[float] = Field(min_length=1, max_length=96 * 7, description="vehicles per 15-minute bin, direction b")
+    start_s: int = Field(0, ge=0, le=86_400, description="start of the first bin, seconds after midnight")
+    name_a: str = Field("inbound", max_length=40)
+    name_b: str = Field("outbound", max_length=40)
+    source: str = Field("", max_length=200)
+
+
+class SectionIn(BaseModel):
+    lanes_a: int = Field(ge=1, le=8)
+    lanes_b: int = Field(ge=1, le=8)
+    lane_capacity_vph: float = Field(1800, gt=0, le=3000)
+    reversible_from: list[Literal["a", "b"]] = Field(default_factory=lambda: ["a", "b"])
+
+
+class TidalCreate(BaseModel):
+    """Directional counts of a section for the tidal-lane planner (none: the demo corridor's day)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    network: str | None = Field(None, pattern=NETWORK_CODE)
+    counts: CountsIn | None = None
+    section: SectionIn
+    rule: dict[str, float] | None = Field(None, description="thresholds overriding the defaults (min_split, min_peak_vc, ...)")
+    seed: int = 0
+    check: bool = Field(True, description="check the plan in SUMO against no reversal (in the background)")
 
 
 class CommandCreate(BaseModel):

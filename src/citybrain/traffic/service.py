@@ -307,6 +307,158 @@ def latest_result(session: Session, network: Network) -> Run | None:
 # -- plans ----------------------------------------------------------------------------------------
 
 
+def _jsonable(value: Any) -> Any:
+    """A result dataclass as JSON values (tuples as lists, paths as strings)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
+
+
+def _invalid(error: Exception) -> BadNetworkFiles:
+    """An algorithm's input error (``key``, ``params`` with ``field`` and ``reason``) as a 422."""
+    params = dict(getattr(error, "params", {}))
+    key = getattr(error, "key", "traffic.invalid")
+    return BadNetworkFiles(key, errors=[FieldError(("body", str(params.get("field", "body"))), key, params)], **params)
+
+
+def tidal_inputs(params: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """The planner's inputs from a plan's stored parameters: counts (the demo corridor's compressed
+    day when none are given), section and rule. Raises the planner's input error."""
+    from citybrain.traffic import tidal
+
+    section_params = dict(params["section"])
+    section_params["reversible_from"] = tuple(section_params.get("reversible_from") or ("a", "b"))
+    section = tidal.Section(**section_params)
+    counts = tidal.DirectionalCounts(**params["counts"]) if params.get("counts") else tidal.corridor_day_counts(section)
+    if params.get("counts") is None:
+        counts = tidal.DirectionalCounts(
+            counts.a, counts.b, counts.start_s, counts.name_a, counts.name_b, source="citybrain demo corridor: a day compressed to 4.5 h"
+        )
+    # seconds are whole numbers, the thresholds fractions (JSON gives floats for both)
+    rule = tidal.TidalRule(**{k: int(v) if k.endswith("_s") else float(v) for k, v in (params.get("rule") or {}).items()})
+    return counts, section, rule
+
+
+def plan_tidal(
+    session: Session, principal: Principal, *, name: str, params: dict[str, Any], network: Network | None = None, check: bool = False
+) -> Plan:
+    """Plan a reversible-lane schedule from directional 15-minute counts (see ``tidal``) and store it;
+    with ``check`` its SUMO check (with against without the plan) is queued."""
+    from citybrain.traffic import tidal
+
+    try:
+        counts, section, rule = tidal_inputs(params)
+        plan = tidal.plan_tidal_lanes(counts, section, rule)
+    except tidal.TidalInputError as error:
+        raise _invalid(error) from error
+    except TypeError as error:  # an unknown or missing parameter
+        raise BadNetworkFiles("traffic.invalid", errors=[FieldError(("body",), "traffic.invalid", {"reason": str(error)})]) from error
+    result = _jsonable(plan)
+    result["schedule"] = _jsonable(plan.lane_schedule())
+    result["summary"] = {"zh-CN": plan.describe("zh-CN"), "en": plan.describe("en")}
+    result["rule_text"] = {"zh-CN": rule.describe("zh-CN"), "en": rule.describe("en")}
+    stored = save_plan(session, principal, kind="tidal", name=name, network=network, params=params, result=result, check=None)
+    if check:
+        stored.check_status = "queued"
+    return stored
+
+
+def greenwave_inputs(params: dict[str, Any], net: Path) -> tuple[Any, Any]:
+    """The MAXBAND arterial and the SUMO corridor from a plan's stored parameters: the junctions in
+    order along the arterial (distances and the speed limit read from the network), the reds of the
+    arterial's through movements (s) and the cycle (s, or a range to choose from)."""
+    from citybrain.traffic import greenwave
+
+    corridor = greenwave.corridor_from_sumo(net, list(params["junctions"]))
+    reds = params.get("reds") or {}
+    junctions = tuple(
+        greenwave.ArterialJunction(
+            j,
+            float(reds.get(j, [params["red_outbound_s"], params["red_inbound_s"]])[0]),
+            float(reds.get(j, [params["red_outbound_s"], params["red_inbound_s"]])[1]),
+        )
+        for j in params["junctions"]
+    )
+    cycle = params["cycle_s"]
+    speed = float(params.get("speed_mps") or corridor.speed_limit_mps)
+    arterial = greenwave.Arterial(
+        junctions,
+        corridor.distances_m,
+        (float(cycle[0]), float(cycle[1])) if isinstance(cycle, list | tuple) else float(cycle),
+        greenwave.SpeedRange(speed, speed * 0.9, speed * 1.1),
+        volume_ratio=float(params.get("volume_ratio", 1.0)),
+    )
+    return arterial, corridor
+
+
+def plan_greenwave(
+    session: Session, principal: Principal, *, name: str, params: dict[str, Any], network: Network, var_dir: Path, check: bool = False
+) -> Plan:
+    """Two-way green-wave offsets for an arterial of ``network`` by MAXBAND (HiGHS) and store them;
+    with ``check`` its SUMO check (against all-zero and random offsets) is queued."""
+    from citybrain.traffic import greenwave
+
+    net, _ = files_of(network, var_dir)
+    try:
+        arterial, _corridor = greenwave_inputs(params, net)
+        plan = greenwave.maxband(arterial)
+    except greenwave.GreenWaveError as error:
+        raise _invalid(error) from error
+    except (KeyError, TypeError, ValueError) as error:
+        raise BadNetworkFiles("traffic.invalid", errors=[FieldError(("body",), "traffic.invalid", {"reason": str(error)})]) from error
+    result = _jsonable(plan)
+    result["offsets_s"] = list(plan.offsets_s)
+    result["bandwidth_outbound_fraction"] = plan.bandwidth_outbound_fraction
+    result["bandwidth_inbound_fraction"] = plan.bandwidth_inbound_fraction
+    stored = save_plan(session, principal, kind="greenwave", name=name, network=network, params=params, result=result, check=None)
+    if check:
+        stored.check_status = "queued"
+    return stored
+
+
+def greenwave_diagram(plan: Plan, network: Network, var_dir: Path) -> bytes:
+    """The plan's time-space diagram as PNG (MAXBAND is solved again from the stored parameters:
+    milliseconds, and the same answer)."""
+    from citybrain.traffic import greenwave
+
+    net, _ = files_of(network, var_dir)
+    arterial, _ = greenwave_inputs(plan.params, net)
+    return greenwave.time_space_diagram(greenwave.maxband(arterial))
+
+
+def run_plan_check(kind: str, params: dict[str, Any], result: dict[str, Any], net: Path | None = None) -> dict[str, Any]:
+    """The SUMO check of a plan (minutes of simulation; called by the run queue, not by requests)."""
+    if kind == "greenwave":
+        from citybrain.traffic import greenwave
+
+        assert net is not None
+        arterial, corridor = greenwave_inputs(params, net)
+        demand = greenwave.CorridorDemand(**(params.get("demand") or {}))
+        seeds = tuple(params.get("seeds") or (0, 1, 2))
+        checked = greenwave.check_in_sumo(greenwave.maxband(arterial), corridor, demand=demand, seeds=seeds)
+        return _jsonable(checked)
+    if kind == "tidal":
+        from citybrain.traffic import tidal
+
+        counts, section, rule = tidal_inputs(params)
+        checked = tidal.check_in_sumo(tidal.plan_tidal_lanes(counts, section, rule), seed=int(params.get("seed", 0)), workers=1)
+        figures = _jsonable(checked)
+        figures.pop("plan", None)
+        figures["delay_ratio"] = checked.delay_ratio
+        return figures
+    raise ValueError(f"no check for plans of kind {kind!r}")
+
+
 def save_plan(
     session: Session,
     principal: Principal,
