@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from citybrain.traffic.controllers.base import Controller, ControllerContext, SumoProgram
+from citybrain.traffic.controllers.base import STOP_LINE_ZONE_M, Controller, ControllerContext, SumoProgram
 from citybrain.traffic.controllers.registry import make_controller
 from citybrain.traffic.controllers.safety import SafetyRules
 from citybrain.traffic.demand import Trip, movement_flows, read_trips
@@ -145,13 +145,46 @@ def write_programs(programs: Sequence[SumoProgram], path: Path) -> None:
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
+def stop_line_detector_id(lane_id: str) -> str:
+    """The id of the detector :func:`write_stop_line_detectors` puts before ``lane_id``'s stop line."""
+    return f"citybrain_stop_line_{lane_id}"
+
+
+def write_stop_line_detectors(network: TrafficNetwork, path: Path, output: Path) -> None:
+    """Write a SUMO additional file with a lane-area detector over the last :data:`STOP_LINE_ZONE_M`
+    metres of every approach lane (what :meth:`Observation.approaching` reads). ``output`` is the
+    detectors' own output file, which SUMO requires; it is written once, at the end."""
+    root = ET.Element("additional")
+    for junction in network.junctions:
+        for lane_id in junction.in_lanes:
+            length = network.lanes[lane_id].length_m
+            ET.SubElement(
+                root,
+                "laneAreaDetector",
+                id=stop_line_detector_id(lane_id),
+                lane=lane_id,
+                pos=f"{max(0.0, length - STOP_LINE_ZONE_M):.2f}",
+                endPos=f"{length:.2f}",
+                period="86400",
+                file=str(output),
+            )
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
 class _LaneView:
     """The controllers' :class:`~citybrain.traffic.controllers.base.Observation` over one step's subscription results."""
 
-    __slots__ = ("_distances", "_lengths", "_libsumo", "_results")
+    __slots__ = ("_detectors", "_distances", "_lengths", "_libsumo", "_results")
 
-    def __init__(self, results: Mapping[str, Mapping[int, Any]], lengths: Mapping[str, float], libsumo: Any) -> None:
+    def __init__(
+        self,
+        results: Mapping[str, Mapping[int, Any]],
+        detectors: Mapping[str, Mapping[int, Any]],
+        lengths: Mapping[str, float],
+        libsumo: Any,
+    ) -> None:
         self._results = results
+        self._detectors = detectors
         self._lengths = lengths
         self._libsumo = libsumo
         self._distances: dict[str, tuple[float, ...]] = {}
@@ -167,6 +200,10 @@ class _LaneView:
     def waiting_time(self, lane_id: str) -> float:
         values = self._results.get(lane_id)
         return float(values[_WAITING_TIME]) if values else 0.0
+
+    def approaching(self, lane_id: str) -> int:
+        values = self._detectors.get(stop_line_detector_id(lane_id))
+        return int(values[_VEHICLE_NUMBER] - values[_HALTING_NUMBER]) if values else 0
 
     def distances_to_stop_line(self, lane_id: str) -> tuple[float, ...]:
         cached = self._distances.get(lane_id)
@@ -218,10 +255,12 @@ def simulate(request: RunRequest, *, network: TrafficNetwork | None = None, trip
             "--no-warnings", "true",
             "--duration-log.disable", "true",
         ]  # fmt: skip
+        additional = [Path(tmp) / "detectors.add.xml"]
+        write_stop_line_detectors(network, additional[0], Path(tmp) / "detectors.out.xml")
         if programs:
-            additional = Path(tmp) / "programs.add.xml"
-            write_programs(programs, additional)
-            args += ["--additional-files", str(additional)]
+            additional.append(Path(tmp) / "programs.add.xml")
+            write_programs(programs, additional[-1])
+        args += ["--additional-files", ",".join(str(a) for a in additional)]
         libsumo.start(args)
         try:
             collected = _run_steps(libsumo, request, network, controller, programs)
@@ -250,6 +289,9 @@ def _run_steps(
     variables = [_VEHICLE_NUMBER, _HALTING_NUMBER, _WAITING_TIME]
     for lane in watched:
         libsumo.lane.subscribe(lane, variables)
+    for junction in network.junctions:
+        for lane in junction.in_lanes:
+            libsumo.lanearea.subscribe(stop_line_detector_id(lane), [_VEHICLE_NUMBER, _HALTING_NUMBER])
     record = request.record_signals
     if record and programs:
         for junction in network.junctions:
@@ -265,14 +307,16 @@ def _run_steps(
     red_waiting = _RedWaiting(network) if record else None
 
     results = libsumo.lane.getAllSubscriptionResults()
+    detectors = libsumo.lanearea.getAllSubscriptionResults()
     for now in range(request.duration_s):
-        view = _LaneView(results, lengths, libsumo)
+        view = _LaneView(results, detectors, lengths, libsumo)
         states = controller.step(now, view)
         for tls, state in states.items():
             if shown.get(tls) != state:
                 libsumo.trafficlight.setRedYellowGreenState(tls, state)
                 shown[tls] = state
         libsumo.simulationStep()
+        detectors = libsumo.lanearea.getAllSubscriptionResults()
         if record:
             if programs:
                 # SUMO switches its programs at the start of a step: read the state it showed after it

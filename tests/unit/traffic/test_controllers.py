@@ -32,6 +32,9 @@ class FakeObservation:
     def waiting_time(self, lane_id: str) -> float:
         return 0.0
 
+    def approaching(self, lane_id: str) -> int:
+        return self.counts.get(lane_id, 0) - self.queued.get(lane_id, 0)
+
     def distances_to_stop_line(self, lane_id: str) -> Sequence[float]:
         return ()
 

@@ -57,7 +57,9 @@ CONTROLLERS: Mapping[str, ControllerEntry] = _entries(
     ControllerEntry(
         "delay_based", partial(SumoProgramController, kind="delay_based"), "SUMO's delay_based program (time loss) on the 4 phases"
     ),
-    ControllerEntry("citybrain", CitybrainController, "citybrain's adaptive control: pressure with queue, delay and arrivals"),
+    ControllerEntry(
+        "citybrain", CitybrainController, "citybrain's adaptive control: keep a used green (gap-out), then the most pressing waiting phase"
+    ),
 )
 
 
