@@ -28,20 +28,49 @@ def _setup() -> None:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """While serving: the queue of evaluation runs (and, outside tests, the live twin)."""
+    """While serving (not in tests, which drive both by hand): the queue of evaluation runs and plan
+    checks, and the live twin of the demo network."""
     from citybrain.settings import Environment
     from citybrain.traffic.runner import RunQueue
 
     settings = app.state.settings
-    queue = None
+    queue = twin = None
     if settings.environment is not Environment.TEST:
         queue = app.state.traffic_runs = RunQueue(app.state.database, var_dir=settings.var_dir, workers=settings.traffic.workers)
         queue.start()
+        if settings.traffic.twin:
+            twin = app.state.traffic_twin = _live_twin(app)
     try:
         yield
     finally:
+        if twin is not None:
+            twin.stop()
         if queue is not None:
             queue.stop()
+
+
+def _live_twin(app: FastAPI) -> object | None:
+    """The live twin of ``settings.traffic.twin_network``, started in the background; None when that
+    network has not been imported (``citybrain demo`` imports it)."""
+    import logging
+
+    from citybrain.traffic import service
+    from citybrain.traffic.errors import NetworkNotFound
+    from citybrain.traffic.live import LiveTwin
+
+    settings = app.state.settings
+    with app.state.database.read_session() as session:
+        try:
+            network = service.get_network(session, settings.traffic.twin_network)
+        except NetworkNotFound:
+            logging.getLogger(__name__).info("no network %s: the live twin is off", settings.traffic.twin_network)
+            return None
+        net, routes = service.files_of(network, settings.var_dir)
+        live = LiveTwin(
+            network.id, network.code, net, routes, controller=settings.traffic.twin_controller, speed=settings.traffic.twin_speed
+        )
+    live.start_in_background()
+    return live
 
 
 def domain() -> Domain:

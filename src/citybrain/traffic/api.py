@@ -13,6 +13,8 @@ from citybrain.traffic import service
 from citybrain.traffic.schemas import (
     NETWORK_CODE,
     BuiltinImport,
+    CommandCreate,
+    CommandRead,
     GreenWaveCreate,
     NetworkDetail,
     NetworkRead,
@@ -194,3 +196,106 @@ def list_tidal(session: SessionDep, _: Principal = require(service.READ)) -> lis
 def get_tidal(session: SessionDep, plan_id: IdPath, _: Principal = require(service.READ)) -> PlanRead:
     """A tidal-lane plan with its SUMO check when done."""
     return PlanRead.model_validate(service.get_plan(session, plan_id, "tidal"))
+
+
+def _twin(request: Request) -> object:
+    from citybrain.traffic.errors import TwinNotRunning
+
+    live = getattr(request.app.state, "traffic_twin", None)
+    if live is None:
+        raise TwinNotRunning()
+    return live
+
+
+@router.get("/twin")
+def twin_status(request: Request, _: Principal = require(service.READ)) -> dict[str, object]:
+    """The live digital twin: whether it runs, on which network, its junctions and the last snapshot
+    (simulated time, vehicles, each junction's signal state, phase, queue, mode and controller)."""
+    live = getattr(request.app.state, "traffic_twin", None)
+    if live is None:
+        return {"running": False, "network": None, "error": None, "info": None, "latest": None, "speed": None}
+    return live.status()  # type: ignore[attr-defined, no-any-return]
+
+
+@router.get("/twin/stream", response_class=Response, responses={200: {"content": {"text/event-stream": {}}}})
+async def twin_stream(request: Request, _: Principal = require(service.READ)) -> Response:
+    """Server-sent events: one ``snapshot`` event per simulated second (``data`` as in ``GET /twin``'s
+    ``latest``), and a ``ping`` every 15 s when nothing happens. Browsers reconnect by themselves."""
+    import asyncio
+    import json
+
+    from starlette.responses import StreamingResponse
+
+    live = _twin(request)
+
+    async def events() -> object:
+        yield "retry: 2000\n\n"
+        source = live.snapshots()  # type: ignore[attr-defined]
+        try:
+            while not await request.is_disconnected():
+                try:
+                    snapshot = await asyncio.wait_for(source.__anext__(), timeout=15)
+                except TimeoutError:
+                    yield "event: ping\ndata: {}\n\n"
+                    continue
+                yield f"event: snapshot\ndata: {json.dumps(snapshot, separators=(',', ':'))}\n\n"
+        finally:
+            await source.aclose()
+
+    return StreamingResponse(
+        events(),  # type: ignore[arg-type]
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+JunctionRef = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:#-]{1,64}$", description="the junction's (traffic light's) id")]
+
+
+@router.post("/twin/junctions/{junction}/commands", status_code=status.HTTP_201_CREATED)
+async def twin_command(
+    request: Request, session: SessionDep, junction: JunctionRef, body: CommandCreate, principal: Principal = require(service.READ)
+) -> CommandRead:
+    """Command a junction of the live twin (远程调控): ``force`` a phase or ``hold`` the current green
+    for ``duration_s`` (capped at the maximum red), ``release`` it to its controller, or switch its
+    ``controller``. Needs the traffic-operator role; every command, and every refusal, is audited."""
+    from starlette.concurrency import run_in_threadpool
+
+    from citybrain.core.errors import FieldError, Forbidden, ValidationFailed
+
+    live = _twin(request)
+    network = service.get_network(session, live.network_id)  # type: ignore[attr-defined]
+    if not principal.has(service.CONTROL):
+        service.refuse_command(session, principal, network, junction, body.action)
+        raise Forbidden("auth.missing_scope", keep_changes=True, scope=service.CONTROL)
+    if body.action in ("force", "controller") and not body.value:
+        raise ValidationFailed(errors=[FieldError(("body", "value"), "validation.missing")])
+    duration = body.duration_s if body.action in ("force", "hold") else None
+    ack = await run_in_threadpool(live.command, junction, body.action, body.value, duration)  # type: ignore[attr-defined]
+    command = service.record_command(
+        session, principal, network, junction, action=body.action, value=body.value, duration_s=duration, ack=ack
+    )
+    if command is None:
+        key = str(ack.get("error") or "traffic.twin_not_running")
+        session.commit()  # the failed attempt stays in the audit log
+        if key in ("traffic.twin_not_running", "traffic.twin_timeout"):
+            from citybrain.traffic.errors import TwinNotRunning
+
+            raise TwinNotRunning(key)
+        raise ValidationFailed(
+            key,
+            keep_changes=True,
+            errors=[FieldError(("body", "value" if "phase" in key or "controller" in key else "path"), key, {})],
+            junction=junction,
+            phase=body.value or "",
+            name=body.value or "",
+        )
+    return CommandRead.model_validate(command)
+
+
+@router.get("/twin/commands")
+def twin_commands(request: Request, session: SessionDep, _: Principal = require(service.READ)) -> list[CommandRead]:
+    """The latest commands sent to the live twin's junctions, newest first."""
+    live = _twin(request)
+    network = service.get_network(session, live.network_id)  # type: ignore[attr-defined]
+    return [CommandRead.model_validate(c) for c in service.recent_commands(session, network)]

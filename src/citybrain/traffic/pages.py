@@ -198,3 +198,18 @@ def tidal_page(request: Request, session: SessionDep, plan_id: IdPath, _: Princi
     from citybrain.traffic.tidal import clock
 
     return render(request, "traffic/tidal.html", plan=service.get_plan(session, plan_id, "tidal"), clock=clock)
+
+
+@router.get("/live", response_class=HTMLResponse)
+def live_page(request: Request, session: SessionDep, principal: Principal = require(service.READ)) -> Response:
+    live = getattr(request.app.state, "traffic_twin", None)
+    network = service.get_network(session, live.network_id) if live is not None else None
+    return render(
+        request,
+        "traffic/live.html",
+        live=live.status() if live is not None else None,
+        network=network,
+        commands=service.recent_commands(session, network) if network is not None else [],
+        can_control=principal.has(service.CONTROL),
+        controllers=service.controller_names(),
+    )

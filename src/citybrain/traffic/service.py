@@ -339,10 +339,12 @@ def tidal_inputs(params: dict[str, Any]) -> tuple[Any, Any, Any]:
     section_params = dict(params["section"])
     section_params["reversible_from"] = tuple(section_params.get("reversible_from") or ("a", "b"))
     section = tidal.Section(**section_params)
-    counts = tidal.DirectionalCounts(**params["counts"]) if params.get("counts") else tidal.corridor_day_counts(section)
-    if params.get("counts") is None:
+    if params.get("counts"):
+        counts = tidal.DirectionalCounts(**params["counts"])
+    else:
+        day = tidal.corridor_day_counts(section, name_a="进城", name_b="出城")
         counts = tidal.DirectionalCounts(
-            counts.a, counts.b, counts.start_s, counts.name_a, counts.name_b, source="citybrain demo corridor: a day compressed to 4.5 h"
+            day.a, day.b, day.start_s, day.name_a, day.name_b, source="citybrain demo corridor: a day compressed to 4.5 h"
         )
     # seconds are whole numbers, the thresholds fractions (JSON gives floats for both)
     rule = tidal.TidalRule(**{k: int(v) if k.endswith("_s") else float(v) for k, v in (params.get("rule") or {}).items()})
@@ -497,6 +499,59 @@ def plans(session: Session, kind: str, limit: int = 50) -> Sequence[Plan]:
 
 
 # -- commands to the live twin --------------------------------------------------------------------
+
+
+def refuse_command(session: Session, principal: Principal, network: Network, junction_id: str, action: str) -> None:
+    """Record a command refused for want of the traffic-operator role (the request then fails)."""
+    audit.record(
+        session,
+        principal,
+        "traffic.twin.command_refused",
+        subject_type="traffic.junction",
+        subject_id=f"{network.code}/{junction_id}"[:64],
+        detail={"action": action, "reason": "missing scope " + CONTROL},
+    )
+
+
+def record_command(
+    session: Session,
+    principal: Principal,
+    network: Network,
+    junction_id: str,
+    *,
+    action: str,
+    value: str | None,
+    duration_s: int | None,
+    ack: dict[str, Any],
+) -> Command | None:
+    """Store and audit a command the twin answered: taken (a :class:`Command` row) or refused by the
+    simulation (unknown junction or phase: audited, no row)."""
+    from citybrain.core.db.base import utcnow
+
+    audit.record(
+        session,
+        principal,
+        "traffic.twin.command" if ack.get("ok") else "traffic.twin.command_failed",
+        subject_type="traffic.junction",
+        subject_id=f"{network.code}/{junction_id}"[:64],
+        detail={"action": action, "value": value, "duration_s": ack.get("duration_s", duration_s), "ack": ack},
+    )
+    if not ack.get("ok"):
+        return None
+    command = Command(
+        network_id=network.id,
+        junction_id=junction_id,
+        action=action,
+        value=value,
+        duration_s=int(ack["duration_s"]) if ack.get("duration_s") is not None else duration_s,
+        actor=principal.actor_ref(),
+        actor_name=principal.name,
+        at=utcnow(),
+        sim_time_s=ack.get("sim_time_s"),
+    )
+    session.add(command)
+    session.flush()
+    return command
 
 
 def recent_commands(session: Session, network: Network, limit: int = 20) -> Sequence[Command]:
