@@ -3,6 +3,7 @@ the audit log. Each domain adds its own group (``Domain.cli``)."""
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 import sys
@@ -95,6 +96,10 @@ def serve(
         console.print(
             f"[bold]citybrain[/] admin login: {admin_file.read_text(encoding='utf-8').strip()}  (from {admin_file})", soft_wrap=True
         )
+    if workers > 1 and settings.traffic.twin:
+        # each worker would run a twin of its own and pages would see whichever worker answered
+        os.environ["CITYBRAIN_TRAFFIC__TWIN"] = "false"
+        console.print("[yellow]citybrain[/] the live traffic twin runs with one server process only: it is off with --workers > 1")
     uvicorn.run(
         "citybrain.app:create_app", factory=True, host=host, port=port, reload=reload, workers=None if reload else workers, log_level="info"
     )

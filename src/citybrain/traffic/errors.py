@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from citybrain.core.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from citybrain.core.errors import Conflict, NotFound, ValidationFailed
 
 
 class NetworkNotFound(NotFound):
@@ -31,5 +31,8 @@ class UnknownJunction(NotFound):
     default_key = "traffic.unknown_junction"
 
 
-class TwinNotRunning(ServiceUnavailable):
+class TwinNotRunning(Conflict):
+    """The live twin is off in this server (no network for it, disabled, or several workers): a
+    state of the server the caller can see in ``GET /twin``, not a failure of it."""
+
     default_key = "traffic.twin_not_running"

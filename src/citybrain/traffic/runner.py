@@ -89,13 +89,19 @@ def execute_run(
     from citybrain.traffic.evaluation import evaluate
 
     with database.transaction() as session:
+        # claimed atomically: with several server processes, each run's queue may see the run queued
+        claimed = session.execute(
+            update(Run).where(Run.id == run_id, Run.status == "queued").values(status="running", started_at=utcnow(), simulations_done=0)
+        ).rowcount
         run = session.get(Run, run_id)
         assert run is not None
+        if not claimed:
+            session.expunge(run)
+            return run
         network = session.get(Network, run.network_id)
         assert network is not None
         net, routes = var_dir / network.net_file, var_dir / network.routes_file
         controllers, seeds, duration, total = list(run.controllers), list(run.seeds), run.duration_s, run.simulations_total
-        run.status, run.started_at, run.simulations_done = "running", utcnow(), 0
 
     def step(done: int) -> None:
         with database.transaction() as s:
@@ -128,12 +134,17 @@ def execute_plan_check(database: Database, plan_id: int, *, var_dir: Path) -> Pl
     from citybrain.traffic import service
 
     with database.transaction() as session:
+        claimed = session.execute(
+            update(Plan).where(Plan.id == plan_id, Plan.check_status == "queued").values(check_status="running")
+        ).rowcount
         plan = session.get(Plan, plan_id)
         assert plan is not None
+        if not claimed:
+            session.expunge(plan)
+            return plan
         kind, params, result = plan.kind, dict(plan.params), dict(plan.result)
         network = session.get(Network, plan.network_id) if plan.network_id else None
         net = var_dir / network.net_file if network is not None else None
-        plan.check_status = "running"
     try:
         check, error, status = service.run_plan_check(kind, params, result, net), None, "done"
     except Exception as failure:
