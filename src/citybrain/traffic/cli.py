@@ -258,10 +258,20 @@ def evaluate_command(
 
 
 def _check_now(database: Database, settings: Settings, plan_id: int, what: str) -> Any:
+    """Run the plan's queued check here (or, if a running server took it first, wait for it)."""
+    import time
+
     from citybrain.traffic import runner
+    from citybrain.traffic.models import Plan
 
     with err.status(f"checking the {what} in SUMO (with against without) …"):
-        return runner.execute_plan_check(database, plan_id, var_dir=settings.var_dir)
+        plan = runner.execute_plan_check(database, plan_id, var_dir=settings.var_dir)
+        while plan.check_status in ("queued", "running"):
+            time.sleep(2)
+            with database.read_session() as session:
+                plan = session.get(Plan, plan_id)
+                session.expunge(plan)
+        return plan
 
 
 @app.command("greenwave")
@@ -305,7 +315,13 @@ def greenwave_command(
         params["network"] = found.code
         with database.transaction() as session:
             plan = service.plan_greenwave(
-                session, cli_principal(), name=name, params=params, network=service.get_network(session, found.id), var_dir=settings.var_dir
+                session,
+                cli_principal(),
+                name=name,
+                params=params,
+                network=service.get_network(session, found.id),
+                var_dir=settings.var_dir,
+                check=check,
             )
             plan_id, result = plan.id, plan.result
             diagram = service.greenwave_diagram(plan, service.get_network(session, found.id), settings.var_dir) if png else None
@@ -417,7 +433,7 @@ def tidal_command(
         params["counts"] = {"a": a, "b": b, "start_s": start_s, "name_a": name_a, "name_b": name_b or "b", "source": counts.name}
     try:
         with database.transaction() as session:
-            plan = service.plan_tidal(session, cli_principal(), name=name, params=params)
+            plan = service.plan_tidal(session, cli_principal(), name=name, params=params, check=check)
             plan_id, result = plan.id, plan.result
         console.print(f"[bold]tidal plan #{plan_id}[/]: {result['summary']['zh-CN']}")
         console.print(result["summary"]["en"])

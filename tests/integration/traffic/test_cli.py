@@ -44,9 +44,11 @@ def test_greenwave_and_tidal_plans_at_the_console(cli_env: str, tmp_path: Path) 
     invoke("db", "upgrade")
     png = tmp_path / "wave.png"
 
-    wave = invoke("traffic", "greenwave", "--cycle", "60-90", "--no-check", "--png", str(png))
+    wave = invoke("traffic", "greenwave", "--cycle", "60-90", "--seeds", "0", "--png", str(png))
     assert "intersection_4_1" in wave
     assert "bands" in wave
+    assert "maxband" in wave  # the SUMO check against uncoordinated offsets
+    assert "random" in wave
     assert png.read_bytes()[:4] == b"\x89PNG"
 
     counts = tmp_path / "counts.csv"
