@@ -243,9 +243,9 @@ def evaluate_command(
     result, found, elapsed = _run(network, [controller], seed_list, duration, None)
     print_comparison(result, f"{found.name} ({found.code}): {controller}, {elapsed:.0f} s wall")
     row = result["controllers"][controller]
-    table = Table(
-        "junction", "vehicles", "ATT s", "mean queue veh", "max queue veh", title="per junction (medians over seeds)", title_justify="left"
-    )
+    table = Table(title="per junction (medians over seeds)", title_justify="left")
+    for header in ("junction", "vehicles", "ATT s", "mean queue veh", "max queue veh", "stops", "stops/veh"):
+        table.add_column(header, justify="left" if header == "junction" else "right")
     for junction, figures in sorted(row["junctions"].items()):
         table.add_row(
             junction,
@@ -253,8 +253,14 @@ def evaluate_command(
             f"{figures['att_s']:.1f}",
             f"{figures['mean_queue_veh']:.2f}",
             str(figures["max_queue_veh"]),
+            f"{figures['stops']:,.0f}",
+            f"{figures['stops_per_vehicle']:.2f}",
         )
     console.print(table)
+    console.print(
+        "stops: halts (below 0.1 m/s) that started on the junction's approach lanes, per vehicle that entered them.",
+        style="dim",
+    )
 
 
 def _check_now(database: Database, settings: Settings, plan_id: int, what: str) -> Any:

@@ -12,7 +12,11 @@ Figures of one run (:class:`RunMetrics`, from :func:`measure`):
   the end, so a controller that keeps vehicles out of the network does not look better for it.
 - SUMO's own statistics of the trips completed within the run (tripinfo): mean duration, waiting
   time, time loss, departure delay and stops; the throughput (trips completed); vehicles never inserted.
-- per junction: vehicles that entered it, their mean time on its approaches, mean and longest queue.
+- per junction: vehicles that entered it, their mean time on its approaches, mean and longest queue,
+  and the stops on its approach lanes, in total and per vehicle that entered it: the times a vehicle
+  there fell below SUMO's halting speed (0.1 m/s, tripinfo's threshold too), so a vehicle that
+  creeps up a queue in two goes stops twice. Nearly every stop is on some signalised approach, so
+  their sum over the junctions is close to tripinfo's stops summed over every trip, finished or not.
 
 :func:`free_flow_floor` gives the same travel-time figures for the same routes at the speed limit
 with no one else on the road: the floor no controller can beat. :func:`evaluate` runs controllers
@@ -37,7 +41,8 @@ DEFAULT_SEEDS: tuple[int, ...] = (1, 2, 3)
 
 @dataclass(frozen=True)
 class JunctionMetrics:
-    """One junction in one run: vehicles entering it, mean seconds on its approaches, queues (vehicles)."""
+    """One junction in one run: vehicles entering it, mean seconds on its approaches, queues (vehicles),
+    stops on its approaches (in total and per vehicle that entered it)."""
 
     junction_id: str
     vehicles: int
@@ -45,6 +50,8 @@ class JunctionMetrics:
     mean_queue_veh: float
     max_queue_veh: int
     wait_per_vehicle_s: float
+    stops: int
+    stops_per_vehicle: float
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,13 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def measure(network: TrafficNetwork, trips: Sequence[Trip], output: SimulationOutput) -> RunMetrics:
-    """The figures of one simulation run (``trips``: the demand the run simulated)."""
+    """The figures of one simulation run (``trips``: the demand the run simulated).
+
+    Raises ValueError for a run that did not count stops (``RunRequest.count_stops`` off).
+    """
     duration = output.request.duration_s
+    if output.stops is None:
+        raise ValueError("the run did not count stops (RunRequest.count_stops is off)")
     due = [t for t in trips if t.depart_s < duration]
     records = {r.vehicle_id: r for r in output.trips}
     inserted = len(records)
@@ -88,6 +100,7 @@ def measure(network: TrafficNetwork, trips: Sequence[Trip], output: SimulationOu
     junctions = []
     for j in network.junctions:
         vehicles = output.entered[j.id]
+        stops = output.stops[j.id]
         junctions.append(
             JunctionMetrics(
                 junction_id=j.id,
@@ -96,6 +109,8 @@ def measure(network: TrafficNetwork, trips: Sequence[Trip], output: SimulationOu
                 mean_queue_veh=output.queue_vehicle_s[j.id] / duration,
                 max_queue_veh=output.max_queue[j.id],
                 wait_per_vehicle_s=output.queue_vehicle_s[j.id] / vehicles if vehicles else 0.0,
+                stops=stops,
+                stops_per_vehicle=stops / vehicles if vehicles else 0.0,
             )
         )
     return RunMetrics(

@@ -60,6 +60,8 @@ def summarise(comparison: Any) -> dict[str, Any]:
                 "att_s": statistics.median(x.att_s for x in per_seed),
                 "mean_queue_veh": statistics.median(x.mean_queue_veh for x in per_seed),
                 "max_queue_veh": max(x.max_queue_veh for x in per_seed),
+                "stops": statistics.median(x.stops for x in per_seed),
+                "stops_per_vehicle": statistics.median(x.stops_per_vehicle for x in per_seed),
             }
         row["junctions"] = junctions
         row["runs"] = [{"seed": run.seed, "att_s": run.att_s, "wall_s": run.wall_s} for run in summary.runs]

@@ -10,8 +10,10 @@ programs (``actuated``, ``delay_based``) has them loaded as an additional file i
 What a run collects is raw material for ``evaluation.py``: vehicle-seconds and queued
 vehicle-seconds on each junction's approaches (summed per step from the same subscription, so no
 per-vehicle Python call is made while the simulation runs), the vehicles that entered each
-junction, SUMO's own trip records (tripinfo, unfinished trips included), and, on request, every
-signal change and the longest red any waiting movement saw, for the safety contract.
+junction, the stops made on its approaches (counted by SUMO's lane-area detectors, one over each
+whole approach lane, read from their output after the run), SUMO's own trip records (tripinfo,
+unfinished trips included), and, on request, every signal change and the longest red any waiting
+movement saw, for the safety contract.
 
 libsumo runs one simulation per process. :func:`run_many` therefore runs each request in a fresh
 worker process (``max_workers`` at a time, 1 by default on a small machine); :func:`simulate` runs in
@@ -45,6 +47,11 @@ _HALTING_NUMBER = 0x14
 _WAITING_TIME = 0x7A
 _TL_STATE = 0x20
 
+#: SUMO's halting speed (``SUMO_const_haltingSpeed``, m/s): a vehicle below it is waiting, the
+#: threshold of tripinfo's ``waitingCount``; the stop-counting detectors use it instead of the
+#: lane-area detector's default of 5 km/h so that a stop means the same in both
+HALTING_SPEED_MPS = 0.1
+
 
 class SimulationError(RuntimeError):
     """A simulation could not run (key ``traffic.simulation.failed``)."""
@@ -68,6 +75,8 @@ class RunRequest:
     duration_s: int = 3600
     rules: SafetyRules = field(default_factory=SafetyRules)
     record_signals: bool = False
+    #: count the stops on each junction's approaches; off only to measure what counting costs
+    count_stops: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +106,8 @@ class SimulationOutput:
     ``entered``: vehicles that entered one of its approaches;
     ``wall_s``: wall-clock seconds of the whole run (start, steps, close, reading outputs);
     ``guard_overrides``: times the max-red guard overrode the controller;
+    ``stops``: halts started on the junction's approach lanes (see :func:`write_approach_detectors`),
+    None when the request did not count them;
     ``signal_changes`` and ``max_red_waiting_s`` only when recording was asked for.
     """
 
@@ -108,6 +119,7 @@ class SimulationOutput:
     entered: Mapping[str, int]
     trips: tuple[TripRecord, ...]
     guard_overrides: int = 0
+    stops: Mapping[str, int] | None = None
     signal_changes: Mapping[str, tuple[tuple[int, str], ...]] | None = None
     max_red_waiting_s: Mapping[str, int] | None = None
 
@@ -169,6 +181,51 @@ def write_stop_line_detectors(network: TrafficNetwork, path: Path, output: Path)
                 file=str(output),
             )
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def approach_detector_id(lane_id: str) -> str:
+    """The id of the detector :func:`write_approach_detectors` puts over the whole of ``lane_id``."""
+    return f"citybrain_approach_{lane_id}"
+
+
+def write_approach_detectors(network: TrafficNetwork, path: Path, output: Path, *, period_s: int) -> None:
+    """Write a SUMO additional file with a lane-area detector over the whole of every approach lane,
+    for their ``startedHalts``: the times a vehicle on the lane fell below :data:`HALTING_SPEED_MPS`
+    having not been below it on the lane the step before. ``period_s`` (seconds) should be the run's
+    duration, so that ``output`` holds one interval per detector, written when the run ends.
+
+    Detectors only watch: the vehicles drive exactly as without them.
+    """
+    root = ET.Element("additional")
+    for junction in network.junctions:
+        for lane_id in junction.in_lanes:
+            ET.SubElement(
+                root,
+                "laneAreaDetector",
+                id=approach_detector_id(lane_id),
+                lane=lane_id,
+                pos="0",
+                endPos=f"{network.lanes[lane_id].length_m:.2f}",
+                period=str(period_s),
+                speedThreshold=f"{HALTING_SPEED_MPS:g}",
+                file=str(output),
+            )
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def read_started_halts(network: TrafficNetwork, output: Path) -> dict[str, int]:
+    """Per junction, the ``startedHalts`` of :func:`write_approach_detectors`'s detectors in
+    ``output``, summed over its approach lanes and over every interval written."""
+    junction_of = {approach_detector_id(lane): j.id for j in network.junctions for lane in j.in_lanes}
+    stops = {j.id: 0 for j in network.junctions}
+    with output.open("rb") as file:
+        for _event, element in ET.iterparse(file):  # noqa: S314 - SUMO's own output of this run
+            if element.tag == "interval":
+                junction = junction_of.get(element.attrib["id"])
+                if junction is not None:
+                    stops[junction] += int(element.attrib["startedHalts"])
+            element.clear()
+    return stops
 
 
 class _LaneView:
@@ -257,6 +314,10 @@ def simulate(request: RunRequest, *, network: TrafficNetwork | None = None, trip
         ]  # fmt: skip
         additional = [Path(tmp) / "detectors.add.xml"]
         write_stop_line_detectors(network, additional[0], Path(tmp) / "detectors.out.xml")
+        approaches_out = Path(tmp) / "approaches.out.xml"
+        if request.count_stops:
+            additional.append(Path(tmp) / "approaches.add.xml")
+            write_approach_detectors(network, additional[-1], approaches_out, period_s=request.duration_s)
         if programs:
             additional.append(Path(tmp) / "programs.add.xml")
             write_programs(programs, additional[-1])
@@ -266,8 +327,9 @@ def simulate(request: RunRequest, *, network: TrafficNetwork | None = None, trip
             collected = _run_steps(libsumo, request, network, controller, programs)
             still_running = {v: int(libsumo.vehicle.getRouteIndex(v)) for v in libsumo.vehicle.getIDList()}
         finally:
-            libsumo.close()
+            libsumo.close()  # writes the detectors' output
         records = _read_tripinfo(tripinfo)
+        stops = read_started_halts(network, approaches_out) if request.count_stops else None
 
     entered = _entered(network, trips, records, still_running)
     return SimulationOutput(
@@ -275,6 +337,7 @@ def simulate(request: RunRequest, *, network: TrafficNetwork | None = None, trip
         wall_s=time.perf_counter() - started,
         entered=entered,
         trips=records,
+        stops=stops,
         **collected,
     )
 

@@ -33,6 +33,9 @@ def test_compare_on_a_fresh_setup_imports_jinan_and_prints_every_controller(cli_
         assert name in out
     assert "1.000x" in out  # Max-Pressure against itself
     assert "2 seeds × 300 s" in out
+    one = invoke("traffic", "evaluate", "--network", "jinan_3x4", "--controller", "max_pressure", "--seeds", "1", "--duration", "120")
+    assert "per junction" in one
+    assert "stops/veh" in one
     listed = invoke("traffic", "networks")
     assert "jinan_3x4" in listed
     assert "6,295" in listed

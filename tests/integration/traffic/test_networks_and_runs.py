@@ -93,12 +93,14 @@ def test_a_comparison_is_queued_run_in_sumo_and_shown(client: TestClient, sessio
         assert row["completed"]["median"] > 0
         assert row["never_inserted"]["median"] >= 0
         assert len(row["junctions"]) == 12
+        assert all(j["stops"] >= 0 and j["stops_per_vehicle"] >= 0 for j in row["junctions"].values())
     assert done["result"]["free_flow"]["att_s"] > 0
     assert rows["max_pressure"]["ratio_to_max_pressure"] == pytest.approx(1.0)
     page = client.get(f"/traffic/runs/{run_id}", headers=actors.viewer)
     assert page.status_code == 200
     assert "max_pressure" in page.text
     assert "comparison-table" in page.text
+    assert "次/车" in page.text  # each junction's stops per vehicle, beside its queue
     network_page = client.get("/traffic/networks/jinan_3x4", headers=actors.viewer)
     assert f"/traffic/runs/{run_id}" in network_page.text
     figures = client.get(f"{T}/figures", headers=actors.viewer).json()

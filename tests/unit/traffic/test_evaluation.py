@@ -1,10 +1,12 @@
 """Evaluation: figures known by hand on a one-vehicle crossroads and on made-up outputs, repeatability
-from a seed on Jinan, and modules that import without SUMO."""
+from a seed on Jinan, stops per junction (known on the crossroads, plausible on Jinan, counted without
+changing the run), and modules that import without SUMO."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,7 @@ def test_travel_time_counts_approach_time_and_entry_waits_by_hand() -> None:
         queue_vehicle_s={"J": 36.0},
         max_queue={"J": 3},
         entered={"J": 2},
+        stops={"J": 3},
         trips=(
             TripRecord("a", 2, 2, 150, 148, 10, 20, 1),
             TripRecord("b", 10, 0, None, 3590, 30, 40, 3),  # still driving at the end
@@ -47,6 +50,10 @@ def test_travel_time_counts_approach_time_and_entry_waits_by_hand() -> None:
     assert metrics.mean_trip_s == 148
     assert metrics.mean_queue_veh == 0.01
     assert metrics.junctions[0].att_s == 50.0
+    assert (metrics.junctions[0].stops, metrics.junctions[0].stops_per_vehicle) == (3, 1.5)
+    assert metrics.mean_stops == 1  # the network's figure stays tripinfo's, over completed trips
+    with pytest.raises(ValueError, match="count stops"):
+        measure(OneJunction(), trips, replace(output, stops=None))  # type: ignore[arg-type]
 
 
 @pytest.mark.sumo
@@ -67,7 +74,46 @@ def test_one_vehicle_on_an_empty_road_takes_the_free_flow_time_through_the_appro
     assert metrics.mean_waiting_s == 0
     assert metrics.mean_stops == 0
     assert metrics.junctions[0].vehicles == 1
+    assert metrics.junctions[0].stops == 0
     assert movement_flows(network, trips, end_s=200)["W2C_0>C2E"] == pytest.approx(18.0)  # 1 vehicle in 200 s
+
+
+@pytest.mark.sumo
+def test_a_vehicle_meeting_a_red_light_stops_once_at_that_junction_and_one_meeting_green_never(tmp_path: Path) -> None:
+    net = crossroads(tmp_path, arm_m=200, feeder_m=100, speed_mps=10)
+    network = load_network(net)
+    # fixed time shows west-east green from 40 s to 55 s: leaving at 0 s the vehicle reaches the stop
+    # line at 30 s and waits for it, leaving at 15 s it drives through (45 s)
+    red, green = tmp_path / "red", tmp_path / "green"
+    red.mkdir()
+    green.mkdir()
+    red_rou = routes(red, [("v", 0, "WW2W W2C C2E E2EE")])
+    green_rou = routes(green, [("v", 15, "WW2W W2C C2E E2EE")])
+    outputs = run_many([RunRequest(net, (rou,), "fixed_time", duration_s=200) for rou in (red_rou, green_rou)], max_workers=2)
+    met_red, met_green = (measure(network, read_trips([rou]), out) for rou, out in zip((red_rou, green_rou), outputs, strict=True))
+    (junction,) = met_red.junctions
+    assert (junction.stops, junction.stops_per_vehicle) == (1, 1.0)
+    assert met_red.mean_stops == 1  # SUMO's own count for the trip agrees
+    assert (met_green.junctions[0].stops, met_green.mean_stops) == (0, 0)
+
+
+@pytest.mark.sumo
+def test_stops_on_jinan_are_plausible_and_counting_them_leaves_the_run_unchanged() -> None:
+    net, rou = jinan_sumo_files()
+    network = load_network(net)
+    counted, uncounted = run_many(
+        [RunRequest(net, (rou,), "max_pressure", seed=5, duration_s=600, count_stops=count) for count in (True, False)], max_workers=2
+    )
+    # the detectors only watch: every trip, every approach's vehicle-seconds and queue are the same
+    assert uncounted.stops is None
+    assert counted.trips == uncounted.trips
+    assert counted.approach_vehicle_s == uncounted.approach_vehicle_s
+    assert counted.queue_vehicle_s == uncounted.queue_vehicle_s
+    metrics = measure(network, read_trips([rou]), counted)
+    assert len(metrics.junctions) == 12
+    assert all(j.stops >= 0 and 0 < j.stops_per_vehicle < 5 for j in metrics.junctions)
+    # nearly every stop is on a signalised approach: the sum is close to SUMO's stops over all trips
+    assert sum(j.stops for j in metrics.junctions) == pytest.approx(sum(t.stops for t in counted.trips), rel=0.05)
 
 
 @pytest.mark.sumo
