@@ -569,10 +569,10 @@ def _seed_rows_and_services(ctx: DemoContext, org_ids: dict[str, int]) -> None:
     )
     dataservices.approve(ctx.session, steward, application.id, rate_per_minute=600, days=365)
     ctx.console.print(f"[green]✓[/] 2 data services, 1 grant (市民政局); demo data built in {time.perf_counter() - started:.0f} s")
-    _seed_citizen(ctx, org_ids, people, bureau_steward, bureau)
+    _seed_citizen(ctx, org_ids, people, firms, bureau_steward, bureau)
 
 
-def _seed_citizen(ctx: DemoContext, org_ids: dict[str, int], people: list[Any], bureau_steward: Any, bureau: int) -> None:
+def _seed_citizen(ctx: DemoContext, org_ids: dict[str, int], people: list[Any], firms: list[Any], bureau_steward: Any, bureau: int) -> None:
     """A citizen account bound to one synthetic resident, whose data two departments then read for
     a stated purpose, so the citizen's own data trail has something to show; and a batch of real
     governed lookups (some refused), so the usage page has figures."""
@@ -585,6 +585,12 @@ def _seed_citizen(ctx: DemoContext, org_ids: dict[str, int], people: list[Any], 
     from citybrain.datahub import dataservices, registries
 
     person = people[0]
+    # for later demo steps (the citizen's licences): other domains never read the datahub's tables
+    ctx.shared["demo_citizen"] = {"name": person.name, "id_number": person.id_number, "address": person.address}
+    ctx.shared["demo_companies"] = [
+        {"name": f.name, "credit_code": f.credit_code, "address": f.address, "legal_representative": f.legal_representative}
+        for f in firms[:4]
+    ]
     secret = ctx.settings.resolved_secret_key()
     auth.create_organisation(
         ctx.session, ctx.principal, OrgCreate(code="jn.citizen.demo", name=f"市民 {person.name}", kind=OrgKind.CITIZEN)
