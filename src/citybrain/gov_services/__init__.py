@@ -1,1 +1,43 @@
 """Online government services (政务服务"一网通办"): service items, applications, workflows, instant approval, e-licences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from citybrain.core.plugins import Domain
+
+HERE = Path(__file__).parent
+
+
+def _setup() -> None:
+    from citybrain.core.auth.models import Role
+    from citybrain.core.auth.principal import register_role_scopes
+    from citybrain.gov_services import service
+
+    # A department's data stewards issue and revoke its licences (the bureau's act for every issuer).
+    register_role_scopes(Role.DATA_STEWARD, {service.ISSUE})
+
+
+def domain() -> Domain:
+    from citybrain.core.web.nav import NavItem
+    from citybrain.gov_services.api import router as api_router
+    from citybrain.gov_services.cli import app as cli
+    from citybrain.gov_services.demo import seed_licences
+    from citybrain.gov_services.pages import router as page_router
+
+    return Domain(
+        name="gov",
+        models=("citybrain.gov_services.models",),
+        api_router=api_router,
+        page_router=page_router,
+        nav=[
+            NavItem("nav.gov.licences", "/gov/licences", scope="gov:issue", order=200),
+            NavItem("nav.gov.wallet", "/gov/wallet", scope="", order=210),
+            NavItem("nav.gov.verify", "/gov/verify", scope=None, order=220),
+        ],
+        templates_dir=HERE / "templates",
+        locales_dir=HERE / "locales",
+        setup=_setup,
+        cli=cli,
+        demo_step=seed_licences,
+    )
