@@ -72,6 +72,8 @@ def issue_command(
             print(row.code)
     except CitybrainError as error:
         raise _fail(error) from error
+    finally:
+        database.dispose()
 
 
 @licence_app.command("revoke")
@@ -89,6 +91,8 @@ def revoke_command(
             console.print(f"[green]✓[/] {row.licence_id} revoked")
     except CitybrainError as error:
         raise _fail(error) from error
+    finally:
+        database.dispose()
 
 
 @licence_app.command("verify")
@@ -97,8 +101,11 @@ def verify_command(code: Annotated[str, typer.Argument(help="the licence code (C
     from citybrain.gov_services import licences, service
 
     settings, database = _database()
-    with database.transaction() as session:
-        result = service.verify(session, code, secret=settings.resolved_secret_key())
+    try:
+        with database.transaction() as session:
+            result = service.verify(session, code, secret=settings.resolved_secret_key())
+    finally:
+        database.dispose()
     key = result.reason.value if result.reason else "licence.valid"
     colour = "green" if result.valid else "red"
     console.print(f"[{colour}]{'valid' if result.valid else 'NOT valid'}[/] {key}: {translate(key, 'zh-CN')} / {translate(key, 'en')}")

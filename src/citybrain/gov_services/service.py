@@ -28,6 +28,7 @@ database's write path.
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import threading
 from collections import Counter
@@ -50,7 +51,7 @@ from citybrain.core.errors import FieldError, Forbidden
 from citybrain.gov_services import licences
 from citybrain.gov_services.errors import BadLicence, LicenceAlreadyRevoked, LicenceNotFound, NotIssuer
 from citybrain.gov_services.models import Licence, LicenceKey
-from citybrain.gov_services.schemas import HolderIn
+from citybrain.gov_services.schemas import LICENCE_KIND, HolderIn
 
 #: issue and revoke licences in one's own department's name (data stewards)
 ISSUE = "gov:issue"
@@ -191,6 +192,8 @@ def issue_licence(
     org_id = issuer_org_id if issuer_org_id is not None else principal.org_id
     if org_id is None or not _may_act_for(principal, org_id, bureau_id):
         raise NotIssuer()
+    if not re.fullmatch(LICENCE_KIND, kind) or not kind_name.strip():
+        raise BadLicence(errors=[FieldError(("body", "kind"), "gov.bad_form")])
     org = auth.get_org(session, org_id)
     printed, ref, user_id = _holder(session, holder, secret)
     issued_at = _whole_seconds(now or utcnow())
