@@ -124,7 +124,8 @@ class SimulationOutput:
     max_red_waiting_s: Mapping[str, int] | None = None
 
 
-def _import_libsumo() -> Any:
+def import_libsumo() -> Any:
+    """libsumo, imported quietly (see below); every module that runs SUMO in process uses this."""
     # libsumo prints (does not warn) that the installed pyarrow differs from the one it was built
     # against; it uses pyarrow only for parquet output, which we do not write, so the note is noise
     with contextlib.redirect_stdout(io.StringIO()):
@@ -228,8 +229,10 @@ def read_started_halts(network: TrafficNetwork, output: Path) -> dict[str, int]:
     return stops
 
 
-class _LaneView:
-    """The controllers' :class:`~citybrain.traffic.controllers.base.Observation` over one step's subscription results."""
+class LaneView:
+    """The controllers' :class:`~citybrain.traffic.controllers.base.Observation` over one step's subscription
+    results (lanes, and the stop-line detectors of the approach lanes); the evaluation runs and the
+    live twin both build it, so controllers see the same thing in both."""
 
     __slots__ = ("_detectors", "_distances", "_lengths", "_libsumo", "_results")
 
@@ -282,7 +285,7 @@ def simulate(request: RunRequest, *, network: TrafficNetwork | None = None, trip
     :class:`SimulationError` when a libsumo simulation is already loaded in this process.
     """
     started = time.perf_counter()
-    libsumo = _import_libsumo()
+    libsumo = import_libsumo()
     if libsumo.simulation.isLoaded():
         raise SimulationError("a libsumo simulation is already running in this process; use run_many")
     network = network if network is not None else load_network(request.net)
@@ -372,7 +375,7 @@ def _run_steps(
     results = libsumo.lane.getAllSubscriptionResults()
     detectors = libsumo.lanearea.getAllSubscriptionResults()
     for now in range(request.duration_s):
-        view = _LaneView(results, detectors, lengths, libsumo)
+        view = LaneView(results, detectors, lengths, libsumo)
         states = controller.step(now, view)
         for tls, state in states.items():
             if shown.get(tls) != state:
@@ -423,7 +426,7 @@ class _RedWaiting:
         self._run: dict[tuple[str, int], int] = {}
         self.longest: dict[str, int] = {j.id: 0 for j in network.junctions}
 
-    def tick(self, states: Mapping[str, str], view: _LaneView) -> None:
+    def tick(self, states: Mapping[str, str], view: LaneView) -> None:
         for tls, state in states.items():
             for link, lane in self._movements[tls]:
                 key = (tls, link)

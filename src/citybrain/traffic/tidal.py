@@ -78,7 +78,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import io
 import math
 import multiprocessing
 import numbers
@@ -90,7 +89,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from citybrain.traffic import cityflow, sumo_tools
 
@@ -1083,14 +1082,6 @@ class _Outcome:
     error: str | None = None
 
 
-def _import_libsumo() -> Any:
-    # libsumo prints (does not warn) that the installed pyarrow differs from the one it was built
-    # against; it uses pyarrow only for parquet output, which is not written here
-    with contextlib.redirect_stdout(io.StringIO()):
-        import libsumo
-    return libsumo
-
-
 def _simulate(job: _Job) -> _Outcome:
     """Run one simulation (in a process of its own: libsumo holds one simulation per process)."""
     started = time.perf_counter()
@@ -1103,7 +1094,9 @@ def _simulate(job: _Job) -> _Outcome:
 
 def _run_libsumo(job: _Job) -> float:
     """Step the simulation from switch to switch, then to the horizon, then until empty or drained; its end (s)."""
-    ls = _import_libsumo()
+    from citybrain.traffic.simulation import import_libsumo  # the one quiet import of libsumo
+
+    ls = import_libsumo()
     ls.start(
         [
             str(sumo_tools.binary("sumo")),

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
-import io
 import itertools
 import logging
 import math
@@ -58,7 +57,7 @@ from citybrain.traffic.controllers.registry import CONTROLLERS, UnknownControlle
 from citybrain.traffic.controllers.safety import PhaseSequencer, SafetyRules
 from citybrain.traffic.demand import movement_flows, read_trips
 from citybrain.traffic.network import Junction, TrafficNetwork, load_network
-from citybrain.traffic.simulation import stop_line_detector_id, write_programs, write_stop_line_detectors
+from citybrain.traffic.simulation import LaneView, import_libsumo, stop_line_detector_id, write_programs, write_stop_line_detectors
 
 log = logging.getLogger(__name__)
 
@@ -422,52 +421,9 @@ def _serve(config: TwinConfig, folder: Path, commands: Connection, events: Conne
             events.send(("stopped",))
 
 
-def _import_libsumo() -> Any:
-    # libsumo prints (does not warn) that the installed pyarrow differs from the one it was built
-    # against; it uses pyarrow only for parquet output, which we do not write
-    with contextlib.redirect_stdout(io.StringIO()):
-        import libsumo
-    return libsumo
-
-
 def _no_vehicles(_lane: str) -> int:
     """The guard's demand during an override: none, so the operator's choice is not overridden."""
     return 0
-
-
-class _LaneView:
-    """The controllers' :class:`~citybrain.traffic.controllers.base.Observation` over one step's subscriptions
-    (lanes, and the stop-line detectors of the approach lanes), as ``simulation.py`` builds it for a run."""
-
-    __slots__ = ("_detectors", "_libsumo", "_results")
-
-    def __init__(self, results: Mapping[str, Mapping[int, Any]], detectors: Mapping[str, Mapping[int, Any]], libsumo: Any) -> None:
-        self._results = results
-        self._detectors = detectors
-        self._libsumo = libsumo
-
-    def vehicles(self, lane_id: str) -> int:
-        values = self._results.get(lane_id)
-        return int(values[_VEHICLE_NUMBER]) if values else 0
-
-    def halting(self, lane_id: str) -> int:
-        values = self._results.get(lane_id)
-        return int(values[_HALTING_NUMBER]) if values else 0
-
-    def waiting_time(self, lane_id: str) -> float:
-        values = self._results.get(lane_id)
-        return float(values[_WAITING_TIME]) if values else 0.0
-
-    def approaching(self, lane_id: str) -> int:
-        values = self._detectors.get(stop_line_detector_id(lane_id))
-        return int(values[_VEHICLE_NUMBER] - values[_HALTING_NUMBER]) if values else 0
-
-    def distances_to_stop_line(self, lane_id: str) -> tuple[float, ...]:
-        if self.vehicles(lane_id) == 0:
-            return ()
-        length = self._libsumo.lane.getLength(lane_id)
-        position = self._libsumo.vehicle.getLanePosition
-        return tuple(length - position(v) for v in self._libsumo.lane.getLastStepVehicleIDs(lane_id))
 
 
 class _Signal:
@@ -578,10 +534,11 @@ class _Engine:
         self.rules = config.rules
         self.commands = commands
         self.events = events
-        self.libsumo = _import_libsumo()
+        self.libsumo = import_libsumo()
         if self.libsumo.simulation.isLoaded():
             raise TwinError("a libsumo simulation is already loaded in this process")
         self.network: TrafficNetwork = load_network(config.net)
+        self.lengths = {lane_id: lane.length_m for lane_id, lane in self.network.lanes.items()}
         trips = read_trips([config.routes])
         self.last_departure_s = max((t.depart_s for t in trips), default=0.0)
         horizon = max(3600.0, math.ceil(self.last_departure_s))
@@ -717,7 +674,7 @@ class _Engine:
             now = self.now
             for signal in self.signals.values():
                 self._hand_back(signal)
-            view = _LaneView(self.results, self.detectors, libsumo)
+            view = LaneView(self.results, self.detectors, self.lengths, libsumo)
             source_states = {name: controller.step(now, view) for name, controller in self.controllers.items()}
             for name, states in source_states.items():
                 seen = self.source_seen[name]
@@ -760,7 +717,7 @@ class _Engine:
 
     # -- signals ----------------------------------------------------------------------------------
 
-    def _decide(self, signal: _Signal, source_states: Mapping[str, Mapping[str, str]], view: _LaneView) -> str | None:
+    def _decide(self, signal: _Signal, source_states: Mapping[str, Mapping[str, str]], view: LaneView) -> str | None:
         """The state to set on ``signal``'s junction for the coming second; None leaves SUMO's program in charge."""
         now = self.now
         tls = signal.junction.id
