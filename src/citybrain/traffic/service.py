@@ -578,7 +578,7 @@ def figures(session: Session) -> Figures:
     latest = session.scalar(select(Run).where(Run.status == "done").order_by(Run.id.desc()).limit(1))
     best, best_time = None, None
     if latest is not None and latest.result:
-        rows = [(name, row.get("travel_time_s", {}).get("median")) for name, row in latest.result.get("controllers", {}).items()]
+        rows = [(name, row.get("att_s", {}).get("median")) for name, row in latest.result.get("controllers", {}).items()]
         rows = [(n, t) for n, t in rows if t is not None]
         if rows:
             best, best_time = min(rows, key=lambda r: r[1])

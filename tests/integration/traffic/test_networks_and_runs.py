@@ -106,6 +106,9 @@ def test_a_comparison_is_queued_run_in_sumo_and_shown(client: TestClient, sessio
     figures = client.get(f"{T}/figures", headers=actors.viewer).json()
     assert figures["evaluations"] == 1
     assert figures["junctions"] == 12
+    best = min(rows, key=lambda name: rows[name]["att_s"]["median"])
+    assert figures["best_controller"] == best
+    assert figures["best_travel_time_s"] == pytest.approx(rows[best]["att_s"]["median"])
 
 
 def test_the_run_queue_marks_runs_interrupted_by_a_restart_as_failed(db: Database, session: Session, tmp_path: Path) -> None:
