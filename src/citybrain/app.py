@@ -35,6 +35,7 @@ STATIC_DIR = Path(__file__).parent / "core" / "web" / "static"
 VENDOR = {
     "htmx": "htmx.org/dist",
     "echarts": "echarts/dist",
+    "jsqr": "jsqr/dist",
     "swagger-ui": "swagger-ui-dist",
 }
 
