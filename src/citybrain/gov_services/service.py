@@ -28,6 +28,7 @@ database's write path.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import secrets
 import threading
@@ -418,12 +419,42 @@ def published_revocation_list(session: Session, secret: str) -> tuple[bytes, str
     return document, licences.sign_document(document, trust_anchor(secret), typ=licences.REVOCATION_LIST_TYPE)
 
 
+def _registry_state(session: Session) -> tuple[Any, ...]:
+    """What the published lists depend on, in two cheap queries: keys change only by being added,
+    retired or withdrawn (each moves ``updated_at``), and revocations are only ever added."""
+    keys = session.execute(select(func.count(), func.max(LicenceKey.id), func.max(LicenceKey.updated_at)).select_from(LicenceKey)).one()
+    revoked = session.execute(select(func.count(), func.max(Licence.revoked_at)).where(Licence.revoked_at.is_not(None))).one()
+    return (*keys, *revoked)
+
+
+_published: dict[tuple[Any, ...], tuple[licences.TrustList, licences.RevocationList]] = {}
+_published_lock = threading.Lock()
+
+
+def _verified_lists(session: Session, secret: str) -> tuple[licences.TrustList, licences.RevocationList]:
+    """The trust and revocation lists as an offline verifier holds them: published (signed), then
+    loaded back through the anchor's signature check. Kept per process while the registry's keys
+    and revocations are unchanged (re-signing both on every verification would cost ~1 ms)."""
+    state = (hashlib.sha256(secret.encode()).hexdigest(), *_registry_state(session))
+    with _published_lock:
+        found = _published.get(state)
+    if found is not None:
+        return found
+    anchors = [trusted_anchor(secret)]
+    lists = (
+        licences.load_trust_list(*published_trust_list(session, secret), anchors),
+        licences.load_revocation_list(*published_revocation_list(session, secret), anchors),
+    )
+    with _published_lock:
+        _published.clear()
+        _published[state] = lists
+    return lists
+
+
 def verify(session: Session, code: str, *, secret: str, now: datetime | None = None) -> licences.VerificationResult:
     """Verify a code as an offline verifier would: against the published, signed trust list and
     revocation list (loaded back through their signature check). Never raises on ``code``; counted."""
-    anchors = [trusted_anchor(secret)]
-    trust = licences.load_trust_list(*published_trust_list(session, secret), anchors)
-    revoked = licences.load_revocation_list(*published_revocation_list(session, secret), anchors)
+    trust, revoked = _verified_lists(session, secret)
     result = licences.verify_licence(code, trust, revoked, now=now)
     with _verifications_lock:
         _verifications["all"] += 1
