@@ -148,16 +148,25 @@ def test_the_data_hub_from_draft_to_citizen_trail(page: Page, log_in: LogIn, ser
     expect(trail.get_by_text("个体工商户登记时核验经营者身份")).to_be_visible()
     expect(trail.get_by_text(CODE)).to_be_visible()
 
-    # 8. the consumer's subscription pulls the changes, then only what changed since
-    changes = api.get(f"/api/v1/datahub/services/{CODE}/changes", params={"since": 0}, headers=consumer).json()
+    # 8. the consumer subscribes; its subscription pulls the changes, then only what changed since
+    made = api.post("/api/v1/datahub/subscriptions", data={"service": CODE, "name": "登记系统同步"}, headers=consumer)
+    assert made.status == 201, made.text()
+    sub = made.json()
+    changes = api.get(f"/api/v1/datahub/subscriptions/{sub['id']}/changes", headers=consumer).json()
     assert [c["op"] for c in changes["changes"]] == ["insert"] * 3
     assert all(c["row"]["name"].endswith("*") for c in changes["changes"])
     _as(page, log_in, "steward.gaj")
     page.goto(resource_url)
     _import(page, tmp_path, "update.csv", _csv([(PEOPLE[2][0], "上官雪", "市中区")]))
     expect(page.locator("#import-result")).to_have_class("ok")
-    later = api.get(f"/api/v1/datahub/services/{CODE}/changes", params={"since": changes["next"]}, headers=consumer).json()
+    later = api.get(f"/api/v1/datahub/subscriptions/{sub['id']}/changes", params={"since": changes["next"]}, headers=consumer).json()
     assert [c["op"] for c in later["changes"]] == ["update"]
+    # the server kept the acknowledged cursor, and the provider sees the subscription with its count
+    page.goto(f"{server.url}/datahub/services")
+    row = page.locator("[data-test=subscriptions] tr", has_text="登记系统同步")
+    expect(row).to_contain_text("市市场监管局")
+    expect(row.locator("td").nth(4)).to_have_text("3")
+    expect(row.locator("td").nth(8)).to_have_text("4")
 
     # 9. open resources are in the DCAT export, closed ones are not
     turtle = api.get("/api/v1/datahub/open/catalog.ttl").text()

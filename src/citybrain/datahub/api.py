@@ -60,6 +60,9 @@ from citybrain.datahub.schemas import (
     ServiceCreate,
     ServiceRead,
     Sharing,
+    SubscriptionCreate,
+    SubscriptionRead,
+    SubscriptionUsageRead,
     TrailRead,
     UsageRead,
     VerifyRead,
@@ -502,6 +505,73 @@ def snapshot(
         media_type=media,
         headers={"X-Change-Seq": str(seq), "Content-Disposition": f'attachment; filename="{code}.{format}"'},
     )
+
+
+def _subscription_read(view: dataservices.SubscriptionView, usage: list[SubscriptionUsageRead] | None = None) -> SubscriptionRead:
+    row = view.subscription
+    return SubscriptionRead(
+        id=row.id,
+        service=view.service_code,
+        consumer_org_id=row.consumer_org_id,
+        name=row.name,
+        status=row.status,
+        cursor=row.cursor,
+        latest=view.latest,
+        lag=view.lag,
+        exchanged_today=view.exchanged_today,
+        exchanged_total=view.exchanged_total,
+        created_at=row.created_at,
+        last_pulled_at=row.last_pulled_at,
+        usage=usage or [],
+    )
+
+
+@services_router.post("/subscriptions", status_code=status.HTTP_201_CREATED)
+def subscribe(session: SessionDep, data: SubscriptionCreate, principal: Principal = require(service.CALL)) -> SubscriptionRead:
+    """Exchange: subscribe to a granted service's changes. The server keeps the subscription's
+    cursor; pull with ``GET /subscriptions/{id}/changes``."""
+    row = dataservices.subscribe(session, principal, data.service, name=data.name, start=data.start)
+    return _subscription_read(dataservices.get_subscription(session, principal, row.id))
+
+
+@services_router.get("/subscriptions")
+def list_subscriptions(session: SessionDep, principal: Principal = require(service.READ)) -> list[SubscriptionRead]:
+    """Subscriptions the caller's organisation holds, and those to the services it provides."""
+    return [_subscription_read(v) for v in dataservices.subscriptions_for(session, principal)]
+
+
+@services_router.get("/subscriptions/{subscription_id}")
+def get_subscription(session: SessionDep, subscription_id: IdPath, principal: Principal = require(service.READ)) -> SubscriptionRead:
+    """One subscription with its pulls and records exchanged per day."""
+    view = dataservices.get_subscription(session, principal, subscription_id)
+    usage = [SubscriptionUsageRead.model_validate(u) for u in dataservices.subscription_usage(session, subscription_id)]
+    return _subscription_read(view, usage)
+
+
+@services_router.get("/subscriptions/{subscription_id}/changes")
+def pull_subscription(
+    session: SessionDep,
+    settings: SettingsDep,
+    subscription_id: IdPath,
+    since: Annotated[
+        int | None,
+        Query(ge=0, le=2**62, description="the last change already applied; acknowledges it (default: the stored cursor)"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    principal: Principal = require(service.CALL),
+) -> ChangesRead:
+    """Exchange: the subscription's changes after ``since`` or, without it, after its stored cursor.
+    Pulling with ``since=N`` acknowledges the changes up to ``N``: a consumer that lost its own
+    cursor resumes from the acknowledged one. The same ``since`` gives the same page."""
+    page = dataservices.pull(session, principal, subscription_id, secret=settings.resolved_secret_key(), since=since, limit=limit)
+    return ChangesRead(changes=page.changes, next=page.next, more=page.more, masked=page.masked)
+
+
+@services_router.post("/subscriptions/{subscription_id}/cancel")
+def cancel_subscription(session: SessionDep, subscription_id: IdPath, principal: Principal = require(service.CALL)) -> SubscriptionRead:
+    """End a subscription; what it exchanged stays counted."""
+    dataservices.cancel_subscription(session, principal, subscription_id)
+    return _subscription_read(dataservices.get_subscription(session, principal, subscription_id))
 
 
 @services_router.get("/grants")

@@ -52,7 +52,17 @@ from citybrain.core.db.prepared import Prepared, dbapi_connection
 from citybrain.core.db.session import Database
 from citybrain.core.errors import CitybrainError, Conflict, FieldError, Forbidden, NotFound, TooManyRequests, ValidationFailed
 from citybrain.datahub import ingest, tables
-from citybrain.datahub.models import AccessApplication, Change, DataService, Resource, ResourceVersion, ServiceGrant, ServiceUsage
+from citybrain.datahub.models import (
+    AccessApplication,
+    Change,
+    DataService,
+    Resource,
+    ResourceVersion,
+    ServiceGrant,
+    ServiceUsage,
+    Subscription,
+    SubscriptionUsage,
+)
 from citybrain.datahub.schemas import SchemaField, Sensitivity, TableSchema
 
 PERSONAL = (Sensitivity.PERSONAL.value, Sensitivity.SENSITIVE_PERSONAL.value)
@@ -743,6 +753,180 @@ def changes(session: Session, principal: Principal, code: str, *, secret: str, s
     _meter(session, g.service.id, g.org_id, rows=len(out), exchanged=len(out))
     _audit_reads(session, principal, g, read, wanted, "datahub.exchange.changes", secret)
     return ChangesPage(out, found[-1].seq if found else since, more, g.masked(wanted))
+
+
+# -- subscriptions (数据交换订阅) -----------------------------------------------------------------------
+
+
+@dataclass
+class SubscriptionView:
+    """A subscription with what a consumer or provider wants to see beside it."""
+
+    subscription: Subscription
+    service_code: str
+    #: the resource's last change number: ``latest - cursor`` changes wait to be pulled
+    latest: int
+    exchanged_today: int
+    exchanged_total: int
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.latest - self.subscription.cursor)
+
+
+def subscribe(session: Session, principal: Principal, code: str, *, name: str, start: str = "beginning") -> Subscription:
+    """A consumer with a live grant on service ``code`` subscribes to its changes. ``start`` is
+    ``beginning`` (every change from the first) or ``now`` (only changes after this moment; take a
+    snapshot for what is there already). The grant keeps deciding every pull."""
+    if principal.org_id is None:
+        raise Forbidden("grant.needs_org")
+    service = get_service(session, code)
+    if _live_grant(session, service.id, principal.org_id) is None:
+        raise Forbidden("datahub.service.no_grant", code=code)
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("error.validation", errors=[FieldError(("body", "name"), "datahub.subscription.name_required")])
+    taken = session.scalar(
+        select(Subscription.id).where(
+            Subscription.service_id == service.id,
+            Subscription.consumer_org_id == principal.org_id,
+            Subscription.name == name,
+        )
+    )
+    if taken is not None:
+        raise Conflict("datahub.subscription.name_taken", name=name)
+    resource = session.get(Resource, service.resource_id)
+    assert resource is not None
+    row = Subscription(
+        service_id=service.id,
+        consumer_org_id=principal.org_id,
+        name=name,
+        cursor=resource.change_seq if start == "now" else 0,
+        status="active",
+        created_by=principal.actor_ref(),
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        "datahub.subscription.created",
+        subject_type="datahub.subscription",
+        subject_id=row.id,
+        detail={"service": code, "name": name, "cursor": row.cursor},
+    )
+    return row
+
+
+def _subscription(session: Session, principal: Principal, subscription_id: int, *, own: bool) -> Subscription:
+    """The subscription, if the caller's organisation holds it (or, unless ``own``, provides the
+    data it reads); otherwise 404, so others cannot learn that it exists."""
+    row = session.get(Subscription, subscription_id)
+    if row is not None and row.consumer_org_id == principal.org_id:
+        return row
+    if row is not None and not own:
+        service = session.get(DataService, row.service_id)
+        resource = session.get(Resource, service.resource_id) if service else None
+        if resource is not None and resource.provider_org_id == principal.org_id:
+            return row
+    raise NotFound("datahub.subscription.not_found", id=subscription_id)
+
+
+def pull(
+    session: Session, principal: Principal, subscription_id: int, *, secret: str, since: int | None = None, limit: int = 1000
+) -> ChangesPage:
+    """The subscription's changes after ``since`` (default: its stored cursor), as :func:`changes`
+    gives them. Asking with ``since=N`` acknowledges every change up to ``N``, so the stored cursor
+    moves forward to it (never back); asking again with the same ``since`` gives the same page.
+    Counted per subscription and day."""
+    row = _subscription(session, principal, subscription_id, own=True)
+    if row.status != "active":
+        raise Conflict("datahub.subscription.cancelled", id=subscription_id)
+    service = session.get(DataService, row.service_id)
+    assert service is not None
+    resource = session.get(Resource, service.resource_id)
+    assert resource is not None
+    if since is not None and since > resource.change_seq:
+        raise ValidationFailed(
+            "error.validation",
+            errors=[FieldError(("query", "since"), "datahub.subscription.since_ahead", {"since": since, "latest": resource.change_seq})],
+        )
+    start = row.cursor if since is None else since
+    page = changes(session, principal, service.code, secret=secret, since=start, limit=limit)
+    row.cursor = max(row.cursor, start)
+    row.last_pulled_at = utcnow()
+    _count_subscription(session, row.id, len(page.changes))
+    return page
+
+
+def _count_subscription(session: Session, subscription_id: int, exchanged: int) -> None:
+    table = cast(Table, SubscriptionUsage.__table__)
+    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=[table.c.subscription_id, table.c.day],
+            set_={name: table.c[name] + insert.excluded[name] for name in ("pulls", "exchanged")},
+        ),
+        [{"subscription_id": subscription_id, "day": utcnow().date(), "pulls": 1, "exchanged": exchanged}],
+    )
+
+
+def cancel_subscription(session: Session, principal: Principal, subscription_id: int) -> Subscription:
+    """End a subscription (its consumer only); its counts stay."""
+    row = _subscription(session, principal, subscription_id, own=True)
+    if row.status != "cancelled":
+        row.status, row.cancelled_at = "cancelled", utcnow()
+        audit.record(session, principal, "datahub.subscription.cancelled", subject_type="datahub.subscription", subject_id=row.id)
+    return row
+
+
+def _views(session: Session, rows: Sequence[Subscription]) -> list[SubscriptionView]:
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    today = utcnow().date()
+    totals: dict[int, tuple[int, int]] = {}
+    for sid, day, exchanged in session.execute(
+        select(SubscriptionUsage.subscription_id, SubscriptionUsage.day, SubscriptionUsage.exchanged).where(
+            SubscriptionUsage.subscription_id.in_(ids)
+        )
+    ):
+        before_today, before_total = totals.get(sid, (0, 0))
+        totals[sid] = (before_today + (exchanged if day == today else 0), before_total + exchanged)
+    services = {
+        s.id: (s.code, seq)
+        for s, seq in session.execute(
+            select(DataService, Resource.change_seq)
+            .join(Resource, Resource.id == DataService.resource_id)
+            .where(DataService.id.in_({r.service_id for r in rows}))
+        )
+    }
+    return [SubscriptionView(r, services[r.service_id][0], int(services[r.service_id][1]), *totals.get(r.id, (0, 0))) for r in rows]
+
+
+def get_subscription(session: Session, principal: Principal, subscription_id: int) -> SubscriptionView:
+    """One subscription, for its consumer or the provider of the data it reads."""
+    return _views(session, [_subscription(session, principal, subscription_id, own=False)])[0]
+
+
+def subscriptions_for(session: Session, principal: Principal) -> list[SubscriptionView]:
+    """Subscriptions the caller's organisation holds, and those to the services it provides."""
+    provided = (
+        select(DataService.id).join(Resource, Resource.id == DataService.resource_id).where(Resource.provider_org_id == principal.org_id)
+    )
+    rows = session.scalars(
+        select(Subscription)
+        .where((Subscription.consumer_org_id == principal.org_id) | Subscription.service_id.in_(provided))
+        .order_by(Subscription.id.desc())
+    ).all()
+    return _views(session, rows)
+
+
+def subscription_usage(session: Session, subscription_id: int) -> Sequence[SubscriptionUsage]:
+    """Pulls and records exchanged per day, newest first (callers check access first)."""
+    return session.scalars(
+        select(SubscriptionUsage).where(SubscriptionUsage.subscription_id == subscription_id).order_by(SubscriptionUsage.day.desc())
+    ).all()
 
 
 #: Rows one snapshot may hold; larger resources are exchanged by changes.

@@ -617,4 +617,11 @@ def _seed_citizen(ctx: DemoContext, org_ids: dict[str, int], people: list[Any], 
     for other in ctx.rng.sample(people, 6):
         with contextlib.suppress(CitybrainError):  # refused, and metered as such
             dataservices.call(ctx.session, mzj, "gaj.person.lookup", secret=secret, key=other.id_number, fields=["address"])
-    ctx.console.print(f"[green]✓[/] citizen account citizen.demo ({person.name}) with two reads in its trail; 127 governed calls")
+    # 市民政局's assistance system follows the population's changes by subscription: its first
+    # two pulls of an initial sync (the server keeps the acknowledged cursor)
+    feed = dataservices.subscribe(ctx.session, mzj, "gaj.person.lookup", name="社会救助系统同步")
+    page = dataservices.pull(ctx.session, mzj, feed.id, secret=secret, limit=50)
+    dataservices.pull(ctx.session, mzj, feed.id, secret=secret, since=page.next, limit=50)
+    ctx.console.print(
+        f"[green]✓[/] citizen account citizen.demo ({person.name}) with two reads in its trail; 127 governed calls; 1 subscription"
+    )

@@ -219,6 +219,41 @@ class ServiceUsage(Base):
     exchanged: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0, server_default="0")
 
 
+class Subscription(IdMixin, Base):
+    """A consumer's standing subscription to a service's changes (数据交换订阅): the server keeps its
+    cursor, so a consumer that lost its own resumes where it acknowledged, and counts what it pulls.
+
+    The grant still decides every pull (fields, masking, rate, expiry); a subscription only remembers
+    where the consumer is. Pulling with ``since=N`` acknowledges everything up to ``N``."""
+
+    __tablename__ = "datahub_subscriptions"
+    __table_args__ = (UniqueConstraint("service_id", "consumer_org_id", "name"),)
+
+    service_id: Mapped[int] = mapped_column(ForeignKey("datahub_services.id", ondelete="CASCADE"), index=True)
+    consumer_org_id: Mapped[int] = mapped_column(ForeignKey("core_organisations.id"), index=True)
+    #: the consumer's own label, e.g. the system that applies the changes ("低保系统同步")
+    name: Mapped[str] = mapped_column(String(100))
+    #: the last change number the consumer acknowledged (0: none yet)
+    cursor: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    #: active / cancelled
+    status: Mapped[str] = mapped_column(String(12), default="active")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_pulled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SubscriptionUsage(Base):
+    """Records exchanged per subscription and day (UTC): pulls answered and changes delivered."""
+
+    __tablename__ = "datahub_subscription_usage"
+
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("datahub_subscriptions.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    pulls: Mapped[int] = mapped_column(Integer, default=0)
+    exchanged: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+
+
 # -- base registries (基础库) ------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from citybrain.core.auth.principal import AUDIT_READ, Principal
+from citybrain.core.db.base import utcnow
 from citybrain.core.errors import CitybrainError, ValidationFailed
 from citybrain.core.i18n import translate
 from citybrain.core.web.deps import Public, SessionDep, SettingsDep, require
@@ -256,14 +257,46 @@ def services_page(request: Request, session: SessionDep, principal: Principal = 
     """Data services to apply for, and this organisation's applications."""
     rows = dataservices.list_services(session)
     names = {s.id: s.code for s in rows}
+    applications = dataservices.applications_for(session, principal)
+    subscriptions = dataservices.subscriptions_for(session, principal)
+    now = utcnow()
+    granted = sorted(
+        {
+            names[g.service_id]
+            for g in dataservices.grants_for(session, principal)
+            if g.consumer_org_id == principal.org_id and g.revoked_at is None and g.expires_at > now and g.service_id in names
+        }
+    )
     return render(
         request,
         "datahub/services.html",
         services=rows,
-        applications=dataservices.applications_for(session, principal),
+        applications=applications,
         service_codes=names,
-        orgs=service.org_names(session, {a.consumer_org_id for a in dataservices.applications_for(session, principal)}),
+        subscriptions=subscriptions,
+        granted_codes=granted,
+        orgs=service.org_names(
+            session, {a.consumer_org_id for a in applications} | {v.subscription.consumer_org_id for v in subscriptions}
+        ),
     )
+
+
+@router.post("/subscriptions", dependencies=[CsrfChecked])
+def subscribe_page(
+    session: SessionDep,
+    code: Annotated[str, Form(pattern=r"^[a-z0-9][a-z0-9._-]{2,79}$")],
+    name: Annotated[str, Form(min_length=1, max_length=100)],
+    start: Annotated[str, Form(pattern="^(beginning|now)$")] = "beginning",
+    principal: Principal = require(service.CALL),
+) -> Response:
+    dataservices.subscribe(session, principal, code, name=name, start=start)
+    return RedirectResponse("/datahub/services#subscriptions", status_code=303)
+
+
+@router.post("/subscriptions/{subscription_id}/cancel", dependencies=[CsrfChecked])
+def cancel_subscription_page(session: SessionDep, subscription_id: IdPath, principal: Principal = require(service.CALL)) -> Response:
+    dataservices.cancel_subscription(session, principal, subscription_id)
+    return RedirectResponse("/datahub/services#subscriptions", status_code=303)
 
 
 @router.post("/services/{code}/apply", response_class=HTMLResponse, dependencies=[CsrfChecked])

@@ -402,6 +402,42 @@ class GrantRead(BaseModel):
     revoked_at: datetime | None
 
 
+class SubscriptionCreate(BaseModel):
+    #: the data service whose changes to follow (the consumer needs a live grant on it)
+    service: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,79}$")]
+    #: the consumer's label for it, unique per service, e.g. the system that applies the changes
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    #: ``beginning``: every change from the first; ``now``: only changes from now on
+    start: Literal["beginning", "now"] = "beginning"
+
+
+class SubscriptionUsageRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    day: date
+    pulls: int
+    exchanged: int
+
+
+class SubscriptionRead(BaseModel):
+    id: int
+    service: str
+    consumer_org_id: int
+    name: str
+    status: str
+    #: the last change number acknowledged (pull with ``since`` to acknowledge)
+    cursor: int
+    #: the resource's last change number
+    latest: int
+    #: changes waiting to be pulled
+    lag: int
+    exchanged_today: int
+    exchanged_total: int
+    created_at: datetime
+    last_pulled_at: datetime | None
+    usage: list[SubscriptionUsageRead] = Field(default_factory=list)
+
+
 # -- base registries ---------------------------------------------------------------------------------
 
 RegistryKind = Literal["population", "legal_entity", "credit", "geography", "economy", "licence"]

@@ -377,8 +377,9 @@ def figures(session: Session) -> dict[str, int]:
     """The data hub's figures for the operations center, computed from the records, never stored:
     published resources, mounted services, landed records (rows inserted less rows deleted), records
     exchanged (changes pulled and snapshot rows), service calls and rows served, refused calls,
-    departments connected as providers or consumers, and the base registries with their records."""
-    from citybrain.datahub.models import Change, DataService, GoldenRecord, Registry, ServiceGrant, ServiceUsage
+    active exchange subscriptions, departments connected as providers or consumers, and the base
+    registries with their records."""
+    from citybrain.datahub.models import Change, DataService, GoldenRecord, Registry, ServiceGrant, ServiceUsage, Subscription
 
     published = session.scalar(select(func.count()).select_from(Resource).where(Resource.published_version.is_not(None))) or 0
     services = session.scalar(select(func.count()).select_from(DataService).where(DataService.active.is_(True))) or 0
@@ -399,6 +400,7 @@ def figures(session: Session) -> dict[str, int]:
     consumers = set(session.scalars(select(ServiceGrant.consumer_org_id).where(ServiceGrant.revoked_at.is_(None))))
     registries_set_up = session.scalar(select(func.count()).select_from(Registry)) or 0
     registry_records = session.scalar(select(func.count()).select_from(GoldenRecord)) or 0
+    subscriptions = session.scalar(select(func.count()).select_from(Subscription).where(Subscription.status == "active")) or 0
     return {
         "published_resources": int(published),
         "mounted_services": int(services),
@@ -407,6 +409,7 @@ def figures(session: Session) -> dict[str, int]:
         "rows_served": int(rows),
         "refused_calls": int(refused),
         "exchanged_records": int(exchanged),
+        "active_subscriptions": int(subscriptions),
         "connected_departments": len(providers | consumers),
         "base_registries": int(registries_set_up),
         "registry_records": int(registry_records),

@@ -124,6 +124,23 @@ def test_publish_apply_decide_and_trace_from_the_pages(client: TestClient, sessi
     assert "已授权" in decided.text
     client.post("/logout", data={"csrf_token": token})
 
+    # the consumer subscribes to the service's changes from the page, and sees what waits
+    token = _page_login(client, "page.consumer")
+    subscribed = client.post("/datahub/subscriptions", data={"csrf_token": token, "code": "gaj.pages.lookup", "name": "救助系统同步"})
+    assert subscribed.status_code == 200
+    row = re.search(
+        # cursor 0, latest change 1, one change waiting
+        r"<td><code>gaj.pages.lookup</code></td><td>救助系统同步</td><td>市民政局</td>\s*"
+        r"<td class=\"num\">0</td><td class=\"num\">1</td><td class=\"num\">1</td>",
+        subscribed.text,
+    )
+    assert row is not None, subscribed.text
+    sub_id = re.search(r"/datahub/subscriptions/(\d+)/cancel", subscribed.text)
+    assert sub_id is not None
+    cancelled = client.post(f"/datahub/subscriptions/{sub_id.group(1)}/cancel", data={"csrf_token": token})
+    assert "已取消" in cancelled.text
+    client.post("/logout", data={"csrf_token": token})
+
     consumer = login(client, "page.consumer")
     assert (
         client.get("/api/v1/datahub/services/gaj.pages.lookup/lookup", params={"key": resident_id(1)}, headers=consumer).status_code == 200

@@ -88,6 +88,7 @@ def test_a_granted_lookup_masks_personal_fields_refuses_others_and_is_audited(cl
         "rows_served": 2,
         "refused_calls": 3,
         "exchanged_records": 0,
+        "active_subscriptions": 0,
         "connected_departments": 2,
         "base_registries": 0,
         "registry_records": 0,
@@ -182,6 +183,91 @@ def test_a_subscriber_pulls_changes_since_a_cursor(client: TestClient, session: 
     assert done == {"changes": [], "next": rest["next"], "more": False, "masked": ["name"]}
     # records exchanged are counted per grant (the subscription) and day: 2 + 2 + 3 changes pulled
     assert client.get(f"{D}/figures", headers=consumer).json()["exchanged_records"] == 7
+
+
+def _feed(client: TestClient, session: Session, code: str) -> tuple[object, dict[str, str], int, list[tuple[str, str, str]]]:
+    actors, consumer, rid, people = _setup(client, session)
+    _service(client, actors, rid, code, kind="query")
+    app_id = _apply(client, consumer, code, ["id_number", "name"], clear=["id_number"])
+    client.post(f"{D}/applications/{app_id}/approve", json={}, headers=actors.steward)  # type: ignore[attr-defined]
+    return actors, consumer, rid, people
+
+
+def test_a_subscription_keeps_the_acknowledged_cursor_and_counts_per_day(client: TestClient, session: Session) -> None:
+    actors, consumer, rid, people = _feed(client, session, "gaj.person.sub")
+    made = client.post(f"{D}/subscriptions", json={"service": "gaj.person.sub", "name": "低保系统同步"}, headers=consumer)
+    assert made.status_code == 201, made.text
+    sub = made.json()
+    assert (sub["cursor"], sub["latest"], sub["lag"], sub["status"]) == (0, 3, 3, "active")
+    sid = sub["id"]
+
+    first = client.get(f"{D}/subscriptions/{sid}/changes", params={"limit": 2}, headers=consumer).json()
+    assert [(c["seq"], c["op"]) for c in first["changes"]] == [(1, "insert"), (2, "insert")]
+    assert first["changes"][0]["row"] == {"id_number": people[0][0], "name": "张**"}
+    # pulling without ``since`` does not acknowledge: the consumer lost its cursor and gets the same page
+    assert client.get(f"{D}/subscriptions/{sid}/changes", params={"limit": 2}, headers=consumer).json() == first
+    # pulling with since=2 acknowledges 1..2; afterwards the stored cursor resumes there
+    second = client.get(f"{D}/subscriptions/{sid}/changes", params={"since": first["next"]}, headers=consumer).json()
+    assert [c["seq"] for c in second["changes"]] == [3]
+    assert client.get(f"{D}/subscriptions/{sid}", headers=consumer).json()["cursor"] == 2
+    assert client.get(f"{D}/subscriptions/{sid}/changes", headers=consumer).json() == second
+    # an older cursor re-reads (idempotent) but never moves the stored one back
+    assert [c["seq"] for c in client.get(f"{D}/subscriptions/{sid}/changes", params={"since": 0}, headers=consumer).json()["changes"]] == [
+        1,
+        2,
+        3,
+    ]
+    assert client.get(f"{D}/subscriptions/{sid}", headers=consumer).json()["cursor"] == 2
+
+    import_file(client, actors, rid, person_csv(people[:1]), mode="replace")  # type: ignore[arg-type]
+    rest = client.get(f"{D}/subscriptions/{sid}/changes", params={"since": second["next"]}, headers=consumer).json()
+    assert [(c["seq"], c["op"]) for c in rest["changes"]] == [(4, "delete"), (5, "delete")]
+
+    ahead = client.get(f"{D}/subscriptions/{sid}/changes", params={"since": 99}, headers=consumer)
+    assert ahead.status_code == 422
+    assert ahead.json()["errors"][0]["loc"] == ["query", "since"]
+
+    read = client.get(f"{D}/subscriptions/{sid}", headers=consumer).json()
+    assert (read["cursor"], read["latest"], read["lag"]) == (3, 5, 2)
+    # 2 + 2 + 1 + 1 + 3 + 2 changes delivered in 6 pulls today (the refused pull is not counted)
+    assert (read["exchanged_today"], read["exchanged_total"]) == (11, 11)
+    assert [(u["pulls"], u["exchanged"]) for u in read["usage"]] == [(6, 11)]
+    figures = client.get(f"{D}/figures", headers=consumer).json()
+    assert (figures["exchanged_records"], figures["active_subscriptions"]) == (11, 1)
+
+    # the provider sees who subscribes to its data; a third organisation does not
+    assert [s["id"] for s in client.get(f"{D}/subscriptions", headers=actors.steward).json()] == [sid]  # type: ignore[attr-defined]
+    assert client.get(f"{D}/subscriptions/{sid}", headers=actors.reviewer).status_code == 404  # type: ignore[attr-defined]
+    assert client.get(f"{D}/subscriptions/{sid}/changes", headers=actors.steward).status_code == 404  # type: ignore[attr-defined]
+
+
+def test_a_subscription_needs_a_live_grant_a_unique_name_and_ends_when_cancelled(client: TestClient, session: Session) -> None:
+    actors, consumer, _, _ = _feed(client, session, "gaj.person.sub2")
+    # the provider itself holds no grant on its own service
+    outsider = client.post(f"{D}/subscriptions", json={"service": "gaj.person.sub2", "name": "x"}, headers=actors.steward)  # type: ignore[attr-defined]
+    assert outsider.status_code == 403
+    assert outsider.json()["code"] == "datahub.service.no_grant"
+    from_now = client.post(f"{D}/subscriptions", json={"service": "gaj.person.sub2", "name": "增量", "start": "now"}, headers=consumer)
+    assert (from_now.json()["cursor"], from_now.json()["lag"]) == (3, 0)
+    again = client.post(f"{D}/subscriptions", json={"service": "gaj.person.sub2", "name": "增量"}, headers=consumer)
+    assert again.status_code == 409
+    assert again.json()["code"] == "datahub.subscription.name_taken"
+    sid = from_now.json()["id"]
+    assert client.get(f"{D}/subscriptions/{sid}/changes", headers=consumer).json()["changes"] == []
+
+    cancelled = client.post(f"{D}/subscriptions/{sid}/cancel", headers=consumer)
+    assert cancelled.json()["status"] == "cancelled"
+    refused = client.get(f"{D}/subscriptions/{sid}/changes", headers=consumer)
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "datahub.subscription.cancelled"
+
+    # a revoked grant stops a live subscription's next pull too
+    live = client.post(f"{D}/subscriptions", json={"service": "gaj.person.sub2", "name": "全量"}, headers=consumer).json()
+    grant = client.get(f"{D}/grants", headers=consumer).json()[0]
+    client.post(f"{D}/grants/{grant['id']}/revoke", headers=actors.steward)  # type: ignore[attr-defined]
+    stopped = client.get(f"{D}/subscriptions/{live['id']}/changes", headers=consumer)
+    assert stopped.status_code == 403
+    assert stopped.json()["code"] == "datahub.service.no_grant"
 
 
 def test_a_snapshot_holds_the_granted_fields_and_the_cursor_to_continue_from(client: TestClient, session: Session) -> None:
