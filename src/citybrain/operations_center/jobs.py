@@ -27,12 +27,12 @@ CHECK_EVERY_S = 5.0
 RETENTION_EVERY_S = 3600.0
 
 
-def check(database: Database, *, now: datetime | None = None) -> dict[str, int]:
+def check(database: Database, *, now: datetime | None = None, watching_since: datetime | None = None) -> dict[str, int]:
     """One pass: mark silent systems down and evaluate the no-data rules (one transaction)."""
     now = now or utcnow()
     with database.transaction() as session:
         silent = service.mark_silent(session, now=now)
-        opened = service.evaluate_nodata(session, now=now)
+        opened = service.evaluate_nodata(session, now=now, watching_since=watching_since)
     return {"silent": len(silent), "alarms_opened": len(opened)}
 
 
@@ -60,10 +60,11 @@ async def checks_loop(database: Database) -> None:
     import httpx2 as httpx
 
     last_retention = 0.0
+    started = utcnow()
     async with httpx.AsyncClient(follow_redirects=False) as client:
         while True:
             try:
-                await asyncio.to_thread(check, database)
+                await asyncio.to_thread(lambda: check(database, watching_since=started))
                 await run_probes(database, client)
                 if time.monotonic() - last_retention > RETENTION_EVERY_S:
                     last_retention = time.monotonic()

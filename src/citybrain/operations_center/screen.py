@@ -65,22 +65,26 @@ def freshness(session: Session) -> dict[str, Any]:
     }
 
 
+def district_names(session: Session) -> dict[str, tuple[str, str | None]]:
+    """Jinan's districts by division code: (name, English name)."""
+    return service._district_names(session)
+
+
 def state(session: Session, app: Any) -> dict[str, Any]:
     from citybrain.traffic import service as traffic
 
     now = utcnow()
     names = [k.metric for k in KPIS] + [m for m, _ in MAP_METRICS]
-    per_district = service.latest(session, names, by_district=True, within_s=3600, now=now)
+    figs = service.domain_figures(session)
+    figure_names = [p["name"] for p in service.figure_points(figs)]
+    per_district = service.latest(session, [*names, *figure_names], by_district=True, within_s=3600, now=now)
     kpis = []
     for kpi in KPIS:
-        rows = [r for r in per_district if r["name"] == kpi.metric]
-        value = service.total_latest(session, [kpi.metric], agg=kpi.agg, within_s=3600, now=now).get(kpi.metric) if rows else None
+        reporting = len({r["district"] for r in per_district if r["name"] == kpi.metric}) or 1
         trend = service.series(session, kpi.metric, start=now - timedelta(seconds=TREND_S), end=now, bucket_s=TREND_BUCKET_S, agg="avg")
-        kpis.append({**asdict(kpi), "value": value, "trend": [[t.isoformat(), round(v, 3)] for t, v, _ in trend]})
-    districts: dict[str, dict[str, float]] = {}
-    for row in per_district:
-        if row["district"]:
-            districts.setdefault(row["name"], {})[row["district"]] = row["value"]
+        # a city-wide sum is the mean over the districts reporting times their number
+        scale = reporting if kpi.agg == "sum" else 1
+        kpis.append({**asdict(kpi), "trend": [[t.isoformat(), round(v * scale, 3)] for t, v, _ in trend]})
     twin = traffic.live_twin(app)
     twin_status = twin.status() if twin is not None else None
     layout = None
@@ -88,10 +92,11 @@ def state(session: Session, app: Any) -> dict[str, Any]:
         layout = {j: {"x": v.get("x"), "y": v.get("y")} for j, v in twin_status["info"].get("junctions", {}).items()}
     return {
         "t": now.isoformat(),
-        "figures": service.domain_figures(session),
+        "figures": figs,
         "kpis": kpis,
         "map_metrics": [{"metric": m, "label": label} for m, label in MAP_METRICS],
-        "districts": districts,
+        "latest": [{**r, "t": r["t"].isoformat()} for r in per_district],
+        "district_names": district_names(session),
         "alarms": [a.model_dump(mode="json") for a in service.list_alarms(session, limit=30)],
         "systems": {
             "counts": service.status_counts(session),

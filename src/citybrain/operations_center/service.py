@@ -703,10 +703,14 @@ def evaluate_thresholds(session: Session, newest: Sequence[Mapping[str, Any]], *
     return opened
 
 
-def evaluate_nodata(session: Session, *, now: datetime | None = None) -> list[Alarm]:
+def evaluate_nodata(session: Session, *, now: datetime | None = None, watching_since: datetime | None = None) -> list[Alarm]:
     """Open an alarm for each enabled no-data rule whose metric had no point (in its district, when
-    it names one) for its window; a point arriving again marks it recovered. Run periodically."""
+    it names one) for its window; a point arriving again marks it recovered. Run periodically.
+
+    ``watching_since``: when the checks started (the server's start). Silence is counted from then
+    at the earliest, so a restart does not raise alarms for the time nobody was listening."""
     now = now or utcnow()
+    floor = _ms(watching_since) if watching_since is not None else None
     opened = []
     for rule in session.scalars(select(AlarmRule).where(AlarmRule.enabled.is_(True), AlarmRule.kind == "nodata")):
         assert rule.window_s is not None
@@ -714,6 +718,8 @@ def evaluate_nodata(session: Session, *, now: datetime | None = None) -> list[Al
         if rule.district is not None:
             stmt = stmt.where(MetricPoint.district == rule.district)
         last = session.scalar(stmt)
+        if floor is not None:
+            last = floor if last is None else max(int(last), floor)
         silent = last is None or _ms(now) - int(last) > rule.window_s * 1000
         active = _active_alarm(session, rule.id, rule.district)
         if silent and active is None:

@@ -5,6 +5,7 @@ with aggregation and tags, latest values, retention."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import httpx2 as httpx
@@ -18,7 +19,7 @@ from citybrain.operations_center import jobs, service
 from citybrain.operations_center.models import MetricPoint, StatusChange
 from tests.builders.operations_center import make_ops_actors, make_system, point
 
-O = "/api/v1/ops"
+API = "/api/v1/ops"
 
 
 def test_register_a_system_and_push_with_its_key(client: TestClient, session: Session) -> None:
@@ -30,19 +31,19 @@ def test_register_a_system_and_push_with_its_key(client: TestClient, session: Se
         "owner_org_code": actors.department_code,
         "contact": "监测站",
     }
-    created = client.post(f"{O}/systems", json=body, headers=actors.admin)
+    created = client.post(f"{API}/systems", json=body, headers=actors.admin)
     assert created.status_code == 201, created.text
     key = created.json()["api_key"]
     assert key.startswith("cbk_")
     assert created.json()["status"] == "unknown"
     # a viewer may not register systems
-    assert client.post(f"{O}/systems", json={**body, "code": "other"}, headers=actors.viewer).status_code == 403
+    assert client.post(f"{API}/systems", json={**body, "code": "other"}, headers=actors.viewer).status_code == 403
     beat = client.post(
-        f"{O}/heartbeat", json={"status": "up", "metrics": [point("air.aqi", 72, district="370102")]}, headers={"X-API-Key": key}
+        f"{API}/heartbeat", json={"status": "up", "metrics": [point("air.aqi", 72, district="370102")]}, headers={"X-API-Key": key}
     )
     assert beat.status_code == 200, beat.text
     assert beat.json() == {"accepted": 1, "alarms_opened": 0}
-    listed = client.get(f"{O}/systems", params={"status": "up"}, headers=actors.viewer).json()
+    listed = client.get(f"{API}/systems", params={"status": "up"}, headers=actors.viewer).json()
     assert [s["code"] for s in listed["items"]] == ["aqi-net"]
     assert listed["items"][0]["last_seen_at"] is not None
     # the points carry the system that pushed them
@@ -54,11 +55,11 @@ def test_register_a_system_and_push_with_its_key(client: TestClient, session: Se
 def test_heartbeat_needs_a_system_key_and_the_push_scope(client: TestClient, session: Session) -> None:
     actors = make_ops_actors(client, session)
     # the admin holds every scope but is no system
-    refused = client.post(f"{O}/heartbeat", json={"status": "up"}, headers=actors.admin)
+    refused = client.post(f"{API}/heartbeat", json={"status": "up"}, headers=actors.admin)
     assert refused.status_code == 403
     assert refused.headers["content-type"].startswith("application/problem+json")
-    assert client.post(f"{O}/metrics", json={"points": [point("x.y", 1)]}, headers=actors.viewer).status_code == 403
-    assert client.post(f"{O}/metrics", json={"points": [point("x.y", 1)]}).status_code == 401
+    assert client.post(f"{API}/metrics", json={"points": [point("x.y", 1)]}, headers=actors.viewer).status_code == 403
+    assert client.post(f"{API}/metrics", json={"points": [point("x.y", 1)]}).status_code == 401
 
 
 def test_status_history_uptime_and_silent_systems(client: TestClient, session: Session, db: Database) -> None:
@@ -83,7 +84,7 @@ def test_status_history_uptime_and_silent_systems(client: TestClient, session: S
     last = session.scalars(select(StatusChange).where(StatusChange.system_id == system.id).order_by(StatusChange.id.desc())).first()
     assert last is not None
     assert last.source == "timeout"
-    api = client.get(f"{O}/systems/{system.id}/uptime", headers=actors.viewer)
+    api = client.get(f"{API}/systems/{system.id}/uptime", headers=actors.viewer)
     assert api.status_code == 200
     assert api.json()["history"][0]["status"] == "down"
 
@@ -120,7 +121,7 @@ def test_probes_set_status_and_back_off(client: TestClient, session: Session, db
         assert probed.next_probe_at is not None
         waits.append(probed.next_probe_at)
     # each failure in a row doubles the wait (60, 120, 240 s after a 30 s interval)
-    gaps = [(b - a).total_seconds() for a, b in zip(waits, waits[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(waits)]
     assert gaps[1] > gaps[0] * 1.8
     answers["code"] = 0  # a timeout is down too, with the reason
     due = service.get_system(session, system.id).next_probe_at
@@ -138,7 +139,7 @@ def test_a_batch_with_one_bad_point_stores_nothing_and_names_it(client: TestClie
         point("water.level_m", 2.2, district="3701"),
         point("water.level_m", 2.3, at=future),
     ]
-    response = client.post(f"{O}/metrics", json={"points": bad}, headers=actors.key)
+    response = client.post(f"{API}/metrics", json={"points": bad}, headers=actors.key)
     assert response.status_code == 422
     problem = response.json()
     fields = {e["field"] if "field" in e else str(e.get("loc")) for e in problem["errors"]}
@@ -146,7 +147,7 @@ def test_a_batch_with_one_bad_point_stores_nothing_and_names_it(client: TestClie
     assert any("points.2.time" in f for f in fields), problem
     assert session.scalar(select(func.count()).select_from(MetricPoint).where(MetricPoint.name == "water.level_m")) == 0
     # a value that is no number is refused by the schema, naming the point
-    typed = client.post(f"{O}/metrics", json={"points": [point("a.b", 1), {"name": "a.b", "value": "high"}]}, headers=actors.key)
+    typed = client.post(f"{API}/metrics", json={"points": [point("a.b", 1), {"name": "a.b", "value": "high"}]}, headers=actors.key)
     assert typed.status_code == 422
     assert "points.1.value" in typed.text
 
@@ -160,21 +161,23 @@ def test_series_aggregates_by_bucket_and_tags(client: TestClient, session: Sessi
             at = t0 + timedelta(minutes=minute, seconds=second)
             points.append(point("air.aqi", value + minute, district="370102", at=at, station="s1"))
             points.append(point("air.aqi", 100.0, district="370105", at=at, station="s2"))
-    assert client.post(f"{O}/metrics", json={"points": points}, headers=actors.key).status_code == 201
+    assert client.post(f"{API}/metrics", json={"points": points}, headers=actors.key).status_code == 201
     params = {"start": t0.isoformat(), "end": (t0 + timedelta(minutes=3)).isoformat(), "bucket_s": 60}
-    lixia = client.get(f"{O}/metrics/air.aqi/series", params={**params, "agg": "avg", "district": "370102"}, headers=actors.viewer).json()
+    lixia = client.get(f"{API}/metrics/air.aqi/series", params={**params, "agg": "avg", "district": "370102"}, headers=actors.viewer).json()
     assert [p["value"] for p in lixia["points"]] == [15.0, 16.0, 17.0]
     assert [p["count"] for p in lixia["points"]] == [2, 2, 2]
-    both_max = client.get(f"{O}/metrics/air.aqi/series", params={**params, "agg": "max"}, headers=actors.viewer).json()
+    both_max = client.get(f"{API}/metrics/air.aqi/series", params={**params, "agg": "max"}, headers=actors.viewer).json()
     assert [p["value"] for p in both_max["points"]] == [100.0, 100.0, 100.0]
-    summed = client.get(f"{O}/metrics/air.aqi/series", params={**params, "agg": "sum", "district": "370102"}, headers=actors.viewer).json()
+    summed = client.get(
+        f"{API}/metrics/air.aqi/series", params={**params, "agg": "sum", "district": "370102"}, headers=actors.viewer
+    ).json()
     assert [p["value"] for p in summed["points"]] == [30.0, 32.0, 34.0]
-    last = client.get(f"{O}/metrics/air.aqi/series", params={**params, "agg": "last", "tag": "station:s1"}, headers=actors.viewer).json()
+    last = client.get(f"{API}/metrics/air.aqi/series", params={**params, "agg": "last", "tag": "station:s1"}, headers=actors.viewer).json()
     assert [p["value"] for p in last["points"]] == [20.0, 21.0, 22.0]
-    latest = client.get(f"{O}/metrics/latest", params={"name": "air.aqi"}, headers=actors.viewer).json()
+    latest = client.get(f"{API}/metrics/latest", params={"name": "air.aqi"}, headers=actors.viewer).json()
     assert {(r["district"], r["value"]) for r in latest} == {("370102", 22.0), ("370105", 100.0)}
     bad = client.get(
-        f"{O}/metrics/air.aqi/series",
+        f"{API}/metrics/air.aqi/series",
         params={**params, "bucket_s": 1, "start": (t0 - timedelta(days=1)).isoformat()},
         headers=actors.viewer,
     )
@@ -189,7 +192,7 @@ def test_retention_rolls_old_points_up_into_hourly_means(client: TestClient, ses
         point("grid.cases", float(v), district="370102", at=old + timedelta(minutes=10 * i)) for i, v in enumerate((1, 2, 3, 4, 5, 6))
     ]
     points.append(point("grid.cases", 9.0, district="370102", at=now - timedelta(minutes=5)))
-    assert client.post(f"{O}/metrics", json={"points": points}, headers=actors.key).status_code == 201
+    assert client.post(f"{API}/metrics", json={"points": points}, headers=actors.key).status_code == 201
     done = service.downsample(session, now=now)
     assert done["rolled_up"] == 6
     assert done["written"] == 1
