@@ -12,10 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from citybrain.core.auth.principal import cli_principal
+from citybrain.core.web import csrf
 from citybrain.operations_center import service
 from citybrain.operations_center.models import AlarmRule, System
 from citybrain.operations_center.schemas import RuleCreate, SystemCreate
-from tests.builders.core import login, make_org, make_user
+from tests.builders.core import PASSWORD, login, make_org, make_user
 
 _n = itertools.count(1)
 
@@ -28,6 +29,8 @@ class OpsActors:
     system: System
     key: dict[str, str]  # the system's API key headers
     department_code: str
+    admin_name: str
+    staff_name: str
 
 
 def make_system(
@@ -58,6 +61,8 @@ def make_ops_actors(client: TestClient, session: Session) -> OpsActors:
         system=system,
         key={"X-API-Key": key},
         department_code=dept.code,
+        admin_name=f"opsadmin{n}",
+        staff_name=f"opsstaff{n}",
     )
 
 
@@ -83,3 +88,12 @@ def make_rule(session: Session, metric: str, **fields: Any) -> AlarmRule:
         **fields,
     }
     return service.create_rule(session, cli_principal("test"), RuleCreate(**data))
+
+
+def page_login(client: TestClient, username: str) -> str:
+    """Log in through the login form; returns the CSRF token that page forms repeat."""
+    client.get("/login")
+    token = client.cookies.get(csrf.COOKIE) or ""
+    response = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return token

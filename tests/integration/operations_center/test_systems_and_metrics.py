@@ -65,8 +65,10 @@ def test_heartbeat_needs_a_system_key_and_the_push_scope(client: TestClient, ses
 def test_status_history_uptime_and_silent_systems(client: TestClient, session: Session, db: Database) -> None:
     actors = make_ops_actors(client, session)
     system = actors.system
-    assert system.status_since is not None
-    t0 = system.status_since + timedelta(seconds=1)
+    # a day two days ago: registered just before t0
+    t0 = datetime.now(UTC) - timedelta(days=2)
+    for change in session.scalars(select(StatusChange).where(StatusChange.system_id == system.id)):
+        change.at = t0 - timedelta(seconds=1)
     service.set_status(session, system, "up", source="heartbeat", message=None, now=t0)
     service.set_status(session, system, "down", source="heartbeat", message="pump", now=t0 + timedelta(hours=18))
     service.set_status(session, system, "up", source="heartbeat", message=None, now=t0 + timedelta(hours=21))
