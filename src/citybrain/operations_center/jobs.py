@@ -87,12 +87,15 @@ async def traffic_relay(app: Any, target: Hub = hub) -> None:
             await asyncio.sleep(5)
             continue
         last = 0.0
+        layout: dict[str, Any] | None = None
         source = twin.snapshots()
         try:
             async for snapshot in source:
                 if time.monotonic() - last >= 1.0:
                     last = time.monotonic()
-                    target.publish("traffic", service.traffic_summary(snapshot), keep=True)
+                    if layout is None:  # the junctions' places, known once the simulation has started
+                        layout = service.twin_layout(twin.status())
+                    target.publish("traffic", {**(service.traffic_summary(snapshot) or {}), "layout": layout}, keep=True)
         finally:
             with contextlib.suppress(Exception):
                 await source.aclose()

@@ -39,15 +39,19 @@ def screen_page(
     session: SessionDep,
     wide: bool = False,
     rotate: bool = True,
+    dwell: Annotated[int | None, Query(ge=3, le=600, description="seconds on each view, for every view")] = None,
     principal: Principal = require(service.READ),
 ) -> Response:
-    """The big screen: 1920×1080 (``?wide=1``: 3840×1080), scaled to fit the window."""
+    """The big screen: 1920×1080 (``?wide=1``: 3840×1080), scaled to fit the window; it rotates
+    through the scenarios (``?rotate=0``: it stays on the overview), each for its own dwell time
+    unless ``?dwell=`` sets one for all."""
     return render(
         request,
         "ops/screen.html",
         state=screen.state(session, request.app),
         wide=wide,
         rotate=rotate,
+        dwell=dwell,
         can_handle=principal.has(service.HANDLE),
     )
 

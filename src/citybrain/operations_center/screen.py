@@ -87,9 +87,7 @@ def state(session: Session, app: Any) -> dict[str, Any]:
         kpis.append({**asdict(kpi), "trend": [[t.isoformat(), round(v * scale, 3)] for t, v, _ in trend]})
     twin = traffic.live_twin(app)
     twin_status = twin.status() if twin is not None else None
-    layout = None
-    if twin_status and twin_status.get("info"):
-        layout = {j: {"x": v.get("x"), "y": v.get("y")} for j, v in twin_status["info"].get("junctions", {}).items()}
+    layout = service.twin_layout(twin_status)
     return {
         "t": now.isoformat(),
         "figures": figs,

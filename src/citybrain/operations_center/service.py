@@ -978,5 +978,13 @@ def traffic_summary(snapshot: Mapping[str, Any] | None) -> dict[str, Any] | None
     }
 
 
+def twin_layout(status: Mapping[str, Any] | None) -> dict[str, dict[str, float]] | None:
+    """Where the twin's junctions are (network metres), from its status; None before it has started."""
+    info = (status or {}).get("info")
+    if not info:
+        return None
+    return {j: {"x": v.get("x"), "y": v.get("y")} for j, v in info.get("junctions", {}).items()}
+
+
 def json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)

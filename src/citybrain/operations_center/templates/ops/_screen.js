@@ -438,7 +438,7 @@ const CityScreen = (() => {
     }
     if (state !== 'rotating') return;
     const v = views[viewIndex];
-    const dwell = (v === 'overview' ? OVERVIEW_DWELL_S : v.dwell_s) * 1000;
+    const dwell = (O.dwell || (v === 'overview' ? OVERVIEW_DWELL_S : v.dwell_s)) * 1000;
     if (Date.now() - viewSince >= dwell) go(viewIndex + 1);
   }
 
@@ -472,7 +472,7 @@ const CityScreen = (() => {
       renderAlarms(); refreshScenario(false); rotate();
     });
     source.addEventListener('system', ev => { const s = JSON.parse(ev.data); systems.set(s.code, {...(systems.get(s.code) || {}), ...s}); renderSystems(); refreshScenario(false); });
-    source.addEventListener('traffic', ev => { traffic = JSON.parse(ev.data); renderTraffic(); });
+    source.addEventListener('traffic', ev => { traffic = JSON.parse(ev.data); if (traffic.layout) trafficLayout = traffic.layout; renderTraffic(); });
   }
 
   async function loadGeo() {
