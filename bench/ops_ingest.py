@@ -134,7 +134,10 @@ async def fan_out(base: str, push_key: str, read_key: str, clients: int, pushes:
         httpx.AsyncClient(base_url=base, timeout=30) as pusher,
     ):
         tasks = [asyncio.create_task(listen(streams)) for _ in range(clients)]
-        await asyncio.wait_for(ready.wait(), 60)
+        try:
+            await asyncio.wait_for(ready.wait(), 60)
+        except TimeoutError:
+            raise SystemExit(f"only {connected} of {clients} stream clients connected in 60 s") from None
         await asyncio.sleep(0.5)
         for _ in range(pushes):
             body = {"points": [{"name": "bench.latency", "value": time.time(), "tags": {"domain": "bench"}}]}

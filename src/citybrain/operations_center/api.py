@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from citybrain.core.auth.principal import Principal
 from citybrain.core.db.base import utcnow
-from citybrain.core.web.deps import SessionDep, require
+from citybrain.core.web.deps import CACHED_SECURITY, SessionDep, require, require_cached
 from citybrain.core.web.params import IdPath, Limit, Offset
 from citybrain.operations_center import service
 from citybrain.operations_center.live import hub
@@ -270,12 +270,14 @@ def screen_state(request: Request, session: SessionDep, _: Principal = require(s
     return screen.state(session, request.app)
 
 
-@router.get("/stream", response_class=Response, responses={200: {"content": {"text/event-stream": {}}}})
-async def stream(request: Request, _: Principal = require(service.READ)) -> Response:
+@router.get("/stream", response_class=Response, responses={200: {"content": {"text/event-stream": {}}}}, openapi_extra=CACHED_SECURITY)
+async def stream(request: Request, _: Principal = require_cached(service.READ)) -> Response:
     """Server-sent events for the screens: ``points`` (the newest value of each metric and district
     of each ingested batch), ``alarm`` (an alarm opened or changed), ``system`` (a status change),
     ``traffic`` (the live twin, once a second) and ``ping`` every 10 s when nothing happens.
-    Browsers reconnect by themselves (``retry: 2000``)."""
+    Browsers reconnect by themselves (``retry: 2000``). The caller is checked in a transaction of
+    its own (``require_cached``): a long-lived stream must not hold the request's session, or each
+    open screen would keep a worker thread (and on SQLite the write lock) until it disconnects."""
     from starlette.responses import StreamingResponse
 
     async def events() -> Any:

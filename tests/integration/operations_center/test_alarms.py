@@ -171,3 +171,23 @@ def test_no_data_counts_silence_only_from_when_the_checks_started(client: TestCl
     started = datetime.now(UTC)
     assert jobs.check(db, now=started + timedelta(seconds=30), watching_since=started)["alarms_opened"] == 0
     assert jobs.check(db, now=started + timedelta(seconds=61), watching_since=started)["alarms_opened"] == 1
+
+
+def test_the_stream_holds_no_request_session() -> None:
+    """Each open screen keeps its stream for hours: a request session held that long would keep a
+    worker thread each (40 by default) and, on SQLite, the write lock."""
+    from fastapi.dependencies.models import Dependant
+    from fastapi.routing import APIRoute
+
+    from citybrain.core.web.deps import get_session
+    from citybrain.operations_center.api import router
+
+    def calls(dependant: Dependant) -> set[object]:
+        found = {dependant.call}
+        for sub in dependant.dependencies:
+            found |= calls(sub)
+        return found
+
+    routes = [r for r in router.routes if isinstance(r, APIRoute) and r.path == f"{API}/stream"]
+    assert len(routes) == 1
+    assert get_session not in calls(routes[0].dependant)
