@@ -16,9 +16,11 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from citybrain.core import events
@@ -28,6 +30,7 @@ from citybrain.core.auth.models import Organisation, OrgKind
 from citybrain.core.auth.principal import Principal
 from citybrain.core.auth.schemas import ApiKeyCreate, OrgCreate
 from citybrain.core.db.base import utcnow
+from citybrain.core.db.prepared import Prepared, dbapi_connection
 from citybrain.core.errors import FieldError
 from citybrain.operations_center import scenarios as scenario_defs
 from citybrain.operations_center.errors import (
@@ -382,7 +385,7 @@ def ingest(session: Session, principal: Principal, points: Sequence[PointIn], *,
         raise BadPoints(errors=errors, count=len(errors))
     if not rows:
         return {"accepted": 0, "alarms_opened": 0}
-    session.execute(insert(MetricPoint), rows)
+    _insert_points(session.get_bind().dialect).run(dbapi_connection(session), rows)
     if system is not None:
         system.last_seen_at = now
     newest: dict[tuple[str, str | None], dict[str, Any]] = {}
@@ -400,6 +403,16 @@ def ingest(session: Session, principal: Principal, points: Sequence[PointIn], *,
         ],
     )
     return {"accepted": len(rows), "alarms_opened": len(opened)}
+
+
+_POINT_COLUMNS = ("name", "t_ms", "value", "unit", "district", "domain", "tags", "system_id", "resolution_s", "count")
+
+
+@lru_cache(maxsize=4)
+def _insert_points(dialect: Dialect) -> Prepared:
+    """The points' INSERT, compiled once and run on the transaction's DB-API connection: through the
+    ORM's bulk insert a 5,000-point batch spent about 20 ms collecting its rows (bench/ops_ingest.py)."""
+    return Prepared(insert(MetricPoint.__table__), dialect, columns=list(_POINT_COLUMNS))  # type: ignore[arg-type]
 
 
 def _filtered(stmt: Any, district: str | None, domain: str | None) -> Any:
