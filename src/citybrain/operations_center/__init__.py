@@ -43,7 +43,7 @@ def _setup() -> None:
     register_role_scopes(Role.OPERATOR, {service.HANDLE})
     register_role_scopes(Role.TRAFFIC_OPERATOR, {service.HANDLE})
     for name in ("ops.points", "ops.alarm", "ops.system"):
-        subscribe(name, _to_screens)  # type: ignore[arg-type]
+        subscribe(name, _to_screens)
 
 
 @asynccontextmanager

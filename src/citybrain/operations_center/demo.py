@@ -87,12 +87,12 @@ def seed_operations_center(ctx: DemoContext) -> None:
             RuleCreate(
                 name=name,
                 name_en=name_en,
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 metric=metric,
-                comparator=comparator,  # type: ignore[arg-type]
+                comparator=comparator,
                 threshold=threshold,
                 window_s=window,
-                severity=severity,  # type: ignore[arg-type]
+                severity=severity,
                 department_org_code=department,
             ),
         )

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 #: messages a connection may fall behind by before the oldest are dropped
@@ -49,7 +49,7 @@ class Hub:
         with self._lock:
             return self._latest.get(kind)
 
-    async def messages(self) -> AsyncIterator[tuple[str, Any]]:
+    async def messages(self) -> AsyncGenerator[tuple[str, Any], None]:
         """Every message from now on, the remembered ones first."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(QUEUE_SIZE)

@@ -85,9 +85,16 @@ class Figure(_Widget):
     figure: Annotated[str, StringConstraints(pattern=r"^(datahub|gov|traffic|ops)\.[a-z_]+$")]
 
 
+Severity = Literal["info", "warning", "critical"]
+
+
+def _all_severities() -> list[Severity]:
+    return ["critical", "warning", "info"]
+
+
 class Alarms(_Widget):
     type: Literal["alarms"]
-    severities: list[Literal["info", "warning", "critical"]] = Field(default_factory=lambda: ["critical", "warning", "info"])
+    severities: list[Severity] = Field(default_factory=_all_severities)
 
 
 class Systems(_Widget):

@@ -455,7 +455,7 @@ def series(
     if tags or agg == "last":
         # other tags live in JSON (portable filtering is done here); "last" needs each point in order
         stmt = _filtered(select(MetricPoint.t_ms, MetricPoint.value, MetricPoint.count, MetricPoint.tags).where(*where), district, domain)
-        acc: dict[int, list[float]] = {}
+        acc: dict[int, list[Any]] = {}
         for t, value, count, point_tags in session.execute(stmt.order_by(MetricPoint.t_ms, MetricPoint.id)):
             if tags and not _tags_match(point_tags, tags):
                 continue
@@ -470,13 +470,19 @@ def series(
         out = []
         for b in sorted(acc):
             total, n, lo, hi, last, summed = acc[b]
-            value = {"avg": total / n, "sum": summed, "min": lo, "max": hi, "last": last, "count": float(n)}[agg]
+            value = {"avg": total / n, "sum": summed, "min": lo, "max": hi, "last": last, "count": n}[agg]
             out.append((_at(s_ms + b * width), value, int(n)))
         return out
     bucket = (MetricPoint.t_ms - s_ms) // width  # integer division on both backends (t_ms >= s_ms)
     weighted = func.sum(MetricPoint.value * MetricPoint.count)
     n = func.sum(MetricPoint.count)
-    value_of = {"avg": weighted / n, "sum": weighted, "min": func.min(MetricPoint.value), "max": func.max(MetricPoint.value), "count": n}
+    value_of: dict[str, Any] = {
+        "avg": weighted / n,
+        "sum": weighted,
+        "min": func.min(MetricPoint.value),
+        "max": func.max(MetricPoint.value),
+        "count": n,
+    }
     if agg not in value_of:
         raise UnknownMetricQuery("ops.bad_aggregation", errors=[FieldError(("query", "agg"), "ops.bad_aggregation")])
     stmt = _filtered(select(bucket.label("b"), value_of[agg], n).where(*where), district, domain).group_by("b").order_by("b")
