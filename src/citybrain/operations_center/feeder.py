@@ -173,32 +173,40 @@ class Feeder:
             {"name": "traffic.vehicles", "value": summary["vehicles"], "unit": "辆", "tags": tags},
         ]
 
-    async def run(self) -> None:
+    async def step(self, client: Any, dt: float, *, beat: bool, with_figures: bool) -> None:
+        """One round: every system's points after ``dt`` seconds, a heartbeat each when ``beat``,
+        and the platforms' domain figures when ``with_figures``; posted concurrently."""
+        from citybrain.operations_center import service
+
+        batches: dict[str, list[dict[str, Any]]] = {code: self.city.points(code, dt) for code in self.keys}
+        if "traffic-twin" in self.keys:
+            batches["traffic-twin"] = self._traffic_points()
+        if with_figures:
+            figs = await asyncio.to_thread(self._figures)
+            for code, domain in (("datahub", "datahub"), ("gov-services", "gov"), ("traffic-twin", "traffic")):
+                if code in self.keys:
+                    batches.setdefault(code, []).extend(service.figure_points(figs, domains=(domain,)))
+        if self.database.single_connection:  # one connection (a test's) cannot serve two requests at once
+            for code, points in batches.items():
+                await self._push(client, code, points, beat)
+        else:
+            await asyncio.gather(*(self._push(client, code, points, beat) for code, points in batches.items()))
+
+    async def run(self, transport: Any = None) -> None:
+        """Push until cancelled (``transport``: an httpx transport instead of the network, for tests)."""
         import httpx2 as httpx
 
-        last_beat = 0.0
-        last_figures = 0.0
+        last_beat = last_figures = -math.inf
         last = time.monotonic()
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=10) as client:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=10, transport=transport) as client:
             while True:
                 now = time.monotonic()
                 dt, last = now - last, now
+                beat, with_figures = now - last_beat >= HEARTBEAT_EVERY_S, now - last_figures >= FIGURES_EVERY_S
                 try:
-                    batches: dict[str, list[dict[str, Any]]] = {code: self.city.points(code, dt) for code in self.keys}
-                    if "traffic-twin" in self.keys:
-                        batches["traffic-twin"] = self._traffic_points()
-                    if now - last_figures >= FIGURES_EVERY_S:
-                        last_figures = now
-                        from citybrain.operations_center import service
-
-                        figs = await asyncio.to_thread(self._figures)
-                        for code, domain in (("datahub", "datahub"), ("gov-services", "gov"), ("traffic-twin", "traffic")):
-                            if code in self.keys:
-                                batches.setdefault(code, []).extend(service.figure_points(figs, domains=(domain,)))
-                    beat = now - last_beat >= HEARTBEAT_EVERY_S
-                    if beat:
-                        last_beat = now
-                    await asyncio.gather(*(self._push(client, code, points, beat) for code, points in batches.items()))
+                    await self.step(client, dt, beat=beat, with_figures=with_figures)
+                    last_beat = now if beat else last_beat
+                    last_figures = now if with_figures else last_figures
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # the server may be starting or stopping; try again next time
