@@ -451,6 +451,7 @@ def series(
         )
     width = bucket_s * 1000
     s_ms, e_ms = _ms(start), _ms(end)
+    s_ms -= s_ms % width  # buckets on the clock's multiples of bucket_s (UTC), as charts expect
     where = [MetricPoint.name == name, MetricPoint.t_ms >= s_ms, MetricPoint.t_ms < e_ms]
     if tags or agg == "last":
         # other tags live in JSON (portable filtering is done here); "last" needs each point in order
