@@ -100,6 +100,8 @@ def serve(
         # each worker would run a twin of its own and pages would see whichever worker answered
         os.environ["CITYBRAIN_TRAFFIC__TWIN"] = "false"
         console.print("[yellow]citybrain[/] the live traffic twin runs with one server process only: it is off with --workers > 1")
+    # the demo's connected systems push to this server over loopback, like any other client
+    os.environ.setdefault("CITYBRAIN_OPS__FEED_URL", f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}")  # noqa: S104
     uvicorn.run(
         "citybrain.app:create_app", factory=True, host=host, port=port, reload=reload, workers=None if reload else workers, log_level="info"
     )

@@ -14,11 +14,11 @@ from citybrain.core.plugins import Domain
 def installed() -> tuple[Domain, ...]:
     """The kernel and every domain, each set up once (role scopes, event handlers, translations:
     the command line speaks the domains' messages as the pages do)."""
-    from citybrain import datahub, gov_services, traffic
+    from citybrain import datahub, gov_services, operations_center, traffic
     from citybrain.core.i18n import register_catalogue
     from citybrain.core.kernel import KERNEL
 
-    domains = (KERNEL, datahub.domain(), traffic.domain(), gov_services.domain())
+    domains = (KERNEL, datahub.domain(), traffic.domain(), gov_services.domain(), operations_center.domain())
     for domain in domains:
         if domain.setup is not None:
             domain.setup()

@@ -45,6 +45,12 @@ class TrafficSettings(BaseModel):
     workers: int = Field(1, ge=1, le=32, description="simulations an evaluation runs at once (one process each)")
 
 
+class OpsSettings(BaseModel):
+    feeder: bool = Field(True, description="while serving, the demo's connected systems push heartbeats and metrics through the API")
+    feed_url: str | None = Field(None, description="where the demo's systems reach the API; `citybrain serve` sets its own address")
+    checks: bool = Field(True, description="while serving, check silent systems, no-data rules, health probes and retention")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CITYBRAIN_",
@@ -67,6 +73,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     demo: DemoSettings = DemoSettings()
     traffic: TrafficSettings = TrafficSettings()
+    ops: OpsSettings = OpsSettings()
 
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:

@@ -583,3 +583,9 @@ def figures(session: Session) -> Figures:
         if rows:
             best, best_time = min(rows, key=lambda r: r[1])
     return Figures(int(networks), int(junctions), int(evaluations), best, best_time)
+
+
+def live_twin(app: Any) -> Any | None:
+    """The serving process's live twin (:class:`~citybrain.traffic.live.LiveTwin`: ``status()``,
+    ``snapshots()``), or None when it is off: what the operations center's screens watch."""
+    return getattr(app.state, "traffic_twin", None)
