@@ -12,10 +12,15 @@ HERE = Path(__file__).parent
 def _setup() -> None:
     from citybrain.core.auth.models import Role
     from citybrain.core.auth.principal import register_role_scopes
-    from citybrain.gov_services import service
+    from citybrain.gov_services import applications, service
 
-    # A department's data stewards issue and revoke its licences (the bureau's act for every issuer).
-    register_role_scopes(Role.DATA_STEWARD, {service.ISSUE})
+    # A department's data stewards issue and revoke its licences (the bureau's act for every issuer)
+    # and publish its service items.
+    register_role_scopes(Role.DATA_STEWARD, {service.ISSUE, applications.PUBLISH})
+    # Department staff work the applications in their queue: clerks accept (受理), reviewers
+    # examine (审查), approvers decide (决定) and take escalated cases (督办).
+    for role in applications.STAFF_ROLES:
+        register_role_scopes(role, {applications.WORK, "orgs:read"})
 
 
 def domain() -> Domain:
