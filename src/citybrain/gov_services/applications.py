@@ -739,7 +739,7 @@ def _save(
     status = instance.status
     ready = instance.ready_user_tasks()
     if status is workflow.InstanceStatus.RUNNING:
-        app.status = "supplement" if any(t.department == APPLICANT_LANE for t in ready) else "in_progress"
+        app.status = "supplement" if any(_applicants(t) for t in ready) else "in_progress"
     else:
         app.status = {"approved": "approved", "rejected": "rejected", "cancelled": "withdrawn"}.get(status.value, "completed")
         app.completed_at = now
@@ -749,7 +749,7 @@ def _save(
     session.execute(delete(WorkTask).where(WorkTask.application_id == app.id))
     org_ids = _org_ids(session, item)
     for task in ready:
-        if task.department == APPLICANT_LANE:
+        if _applicants(task):
             continue
         session.add(
             WorkTask(
@@ -767,6 +767,11 @@ def _save(
             )
         )
     session.flush()
+
+
+def _applicants(task: workflow.UserTaskView) -> bool:
+    """A task of the applicant's lane (补正材料): done by the applicant, not in any queue."""
+    return APPLICANT_LANE in (task.department, task.role)
 
 
 def _org_ids(session: Session, item: ServiceItem) -> dict[str, int]:
@@ -891,12 +896,15 @@ def complete_task(
     task = session.scalar(select(WorkTask).where(WorkTask.task_id == task_id, WorkTask.application_id == (app.id if app else -1)))
     if app is None or task is None:
         raise ApplicationNotFound(number=number)
-    if not _may_work(principal, task):
-        raise NotYourTask()
-    if decision is not None and decision not in DECISIONS:
-        raise ValidationFailed(errors=[FieldError(("body", "decision"), "gov.task.bad_decision", {"allowed": ", ".join(DECISIONS)})])
     item = session.get(ServiceItem, app.item_id)
     assert item is not None
+    if not _may_work(principal, task):
+        # staff of the case hear it is not theirs to do; anyone else that it does not exist
+        if _staff_of(session, principal, app, item, None):
+            raise NotYourTask()
+        raise ApplicationNotFound(number=number)
+    if decision is not None and decision not in DECISIONS:
+        raise ValidationFailed(errors=[FieldError(("body", "decision"), "gov.task.bad_decision", {"allowed": ", ".join(DECISIONS)})])
     instance = _load(app, now)
     try:
         entries = instance.complete_task(task_id, actor=principal.actor_ref(), decision=decision)
@@ -929,7 +937,7 @@ def answer_supplement(
     item = session.get(ServiceItem, app.item_id)
     assert item is not None
     instance = _load(app, now)
-    task = next(t for t in instance.ready_user_tasks() if t.department == APPLICANT_LANE)
+    task = next(t for t in instance.ready_user_tasks() if _applicants(t))
     entries = instance.complete_task(task.id, actor=principal.actor_ref())
     _save(session, item, app, instance, entries, secret, now, note=(note or "").strip()[:1000] or None)
     _event(session, app, "supplemented", at=now, actor=principal.actor_ref(), note=(note or "").strip()[:1000] or None)
