@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from citybrain.core.plugins import Domain
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 HERE = Path(__file__).parent
 
@@ -21,6 +29,46 @@ def _setup() -> None:
     # examine (审查), approvers decide (决定) and take escalated cases (督办).
     for role in applications.STAFF_ROLES:
         register_role_scopes(role, {applications.WORK, "orgs:read"})
+
+
+#: seconds between runs of the timer job (statutory deadlines are days, so a minute is plenty)
+TICK_SECONDS = 60.0
+
+
+def _tick_once(app: FastAPI) -> int:
+    from citybrain.gov_services import applications
+
+    settings = app.state.settings
+    with app.state.database.transaction() as session:
+        return applications.tick(session, secret=settings.resolved_secret_key())
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """While serving (not in tests, which call ``applications.tick`` with a moved clock): fire the
+    processes' timers that are due, every :data:`TICK_SECONDS`, each run in its own transaction."""
+    from citybrain.settings import Environment
+
+    log = logging.getLogger(__name__)
+
+    async def loop() -> None:
+        while True:
+            try:
+                moved = await asyncio.to_thread(_tick_once, app)
+                if moved:
+                    log.info("gov timers: %d applications moved", moved)
+            except Exception:  # a failed run must not stop the job; the next one retries
+                log.exception("gov timer job failed")
+            await asyncio.sleep(TICK_SECONDS)
+
+    task = None if app.state.settings.environment is Environment.TEST else asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
 
 
 def domain() -> Domain:
@@ -45,4 +93,5 @@ def domain() -> Domain:
         setup=_setup,
         cli=cli,
         demo_step=seed_licences,
+        lifespan=_lifespan,
     )
