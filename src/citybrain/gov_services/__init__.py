@@ -75,7 +75,7 @@ def domain() -> Domain:
     from citybrain.core.web.nav import NavItem
     from citybrain.gov_services.api import router as api_router
     from citybrain.gov_services.cli import app as cli
-    from citybrain.gov_services.demo import seed_licences
+    from citybrain.gov_services.demo import seed
     from citybrain.gov_services.pages import router as page_router
 
     return Domain(
@@ -92,6 +92,6 @@ def domain() -> Domain:
         locales_dir=HERE / "locales",
         setup=_setup,
         cli=cli,
-        demo_step=seed_licences,
+        demo_step=seed,
         lifespan=_lifespan,
     )
