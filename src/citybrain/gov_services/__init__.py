@@ -84,6 +84,10 @@ def domain() -> Domain:
         api_router=api_router,
         page_router=page_router,
         nav=[
+            NavItem("nav.gov.items", "/gov/items", scope=None, order=190),
+            NavItem("nav.gov.applications", "/gov/applications", scope="", order=195),
+            NavItem("nav.gov.queue", "/gov/queue", scope="gov:work", order=197),
+            NavItem("nav.gov.stats", "/gov/statistics", scope="gov:work", order=198),
             NavItem("nav.gov.licences", "/gov/licences", scope="gov:issue", order=200),
             NavItem("nav.gov.wallet", "/gov/wallet", scope="", order=210),
             NavItem("nav.gov.verify", "/gov/verify", scope=None, order=220),

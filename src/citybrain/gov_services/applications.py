@@ -271,6 +271,10 @@ def search_items(
     return session.scalars(query.order_by(ServiceItem.department_org_id, ServiceItem.code).limit(limit)).all()
 
 
+def items_by_id(session: Session, ids: set[int]) -> Sequence[ServiceItem]:
+    return session.scalars(select(ServiceItem).where(ServiceItem.id.in_(ids))).all() if ids else []
+
+
 def item_kinds(session: Session) -> list[str]:
     return list(session.scalars(select(ServiceItem.kind).where(ServiceItem.published.is_(True)).distinct().order_by(ServiceItem.kind)))
 
@@ -845,6 +849,11 @@ def _issue(session: Session, item: ServiceItem, app: Application, on: str, secre
 
 
 # --- staff ------------------------------------------------------------------------------------------
+
+
+def may_work(principal: Principal, task: WorkTask) -> bool:
+    """Whether the caller may complete this task (its department, a role of its lane, or admin)."""
+    return _may_work(principal, task)
 
 
 def _may_work(principal: Principal, task: WorkTask) -> bool:
