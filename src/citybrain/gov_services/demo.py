@@ -177,6 +177,9 @@ def seed_applications(ctx: DemoContext) -> None:
     citizen = ctx.shared.get("demo_citizen")
     account = session.scalar(select(User).where(User.username == "citizen.demo"))
     if citizen and account is not None:
+        # A citizen confirms their own ID number when applying; the demo's is synthetic, so the demo
+        # leaves it beside the admin's password for whoever tries the journeys.
+        (ctx.settings.var_dir / "demo-citizen.txt").write_text(f"citizen.demo / {citizen['id_number']}\n", encoding="utf-8")
         principal = auth.principal_for_user(account, "cli")
         # the residence certificate last: the wallet lists the newest first, and shows it on top
         for code, form in (

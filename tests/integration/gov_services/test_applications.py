@@ -256,5 +256,10 @@ def test_events_are_recorded_for_every_fill(client: TestClient, session: Session
     app = _apply(client, city.young, "individual_business_registration", city.young_id)
     kinds = session.scalars(select(ApplicationEvent.note).where(ApplicationEvent.kind == "filled")).all()
     assert sorted(kinds) == ["base.credit.query", "base.population.lookup"]
+    # each fill is an audited personal read with the grant's purpose; submitting is audited too
+    reads = session.scalars(select(AuditEntry).where(AuditEntry.action == "datahub.service.lookup", AuditEntry.personal.is_(True))).all()
+    assert any(e.purpose == catalogue.GRANT_PURPOSE for e in reads)
+    form = {"business_name": "泉城小吃", "business_scope": "餐饮服务", "address": "历下区泉城路8号"}
+    client.post(f"{G}/applications/{app['number']}/submit", json={"form": form}, headers=city.young)
     audited = session.scalars(select(AuditEntry.action).where(AuditEntry.subject_id == app["number"])).all()
-    assert "gov.application.started" in audited
+    assert audited == ["gov.application.submitted"]
