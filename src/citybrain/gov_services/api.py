@@ -258,9 +258,17 @@ def start_application(
     """Open an application (materials filled from the registries); with ``form``, submit it at
     once: an instant item then answers with its decision (and licence) in this response."""
     secret = settings.resolved_secret_key()
+    if body.form is not None:
+        applications.check_form(session, body.item, body.form)  # bad input changes nothing, not even a draft
     app = applications.start_application(session, principal, body.item, secret=secret, id_number=body.id_number)
     if body.form is not None:
-        app = applications.submit(session, principal, app.number, body.form, secret=secret)
+        # The draft and its fills are committed first: every transaction that writes an audit entry
+        # queues on the chain's one head row until it commits, so two short transactions let
+        # concurrent applicants through faster than one long one (a material missing after the
+        # fills then leaves the draft, with its audited reads, for the applicant to complete).
+        number = app.number
+        session.commit()
+        app = applications.submit(session, principal, number, body.form, secret=secret)
     return application_read(session, app)
 
 

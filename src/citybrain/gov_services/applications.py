@@ -620,13 +620,21 @@ def submit(
     app.statutory_due_at = now + timedelta(days=item.statutory_days)
     app.status = "submitted"
     _event(session, app, "submitted", at=now, actor=principal.actor_ref(), name=item.name)
-    audit.record(session, principal, "gov.application.submitted", subject_type=SUBJECT, subject_id=app.number, detail={"item": item.code})
     if item.decision_id:
         _decide(session, item, app, secret, now)
     else:
         _start_process(session, item, app, principal.actor_ref(), secret, now)
+    # audited last: from its first audit entry a transaction holds the chain's head row until it commits
+    audit.record(session, principal, "gov.application.submitted", subject_type=SUBJECT, subject_id=app.number, detail={"item": item.code})
     session.flush()
     return app
+
+
+def check_form(session: Session, item_code: str, form: Mapping[str, Any]) -> None:
+    """Raise :class:`FormInvalid` naming each field when ``form`` does not fit the item's schema."""
+    errors = forms.validate(get_item(session, item_code).form_schema, form)
+    if errors:
+        raise FormInvalid(errors=errors)
 
 
 def _decide(session: Session, item: ServiceItem, app: Application, secret: str, now: datetime) -> None:

@@ -109,6 +109,13 @@ def test_first_hit_policy_and_decision_outputs_on_the_licence(client: TestClient
 
 def test_form_errors_name_fields_in_both_languages_and_change_nothing(client: TestClient, session: Session, settings: Settings) -> None:
     city = _city(client, session, settings)
+    at_once = client.post(
+        f"{G}/applications",
+        json={"item": "birth_registration", "id_number": city.senior_id, "form": {"child_order": "two"}},
+        headers=city.senior,
+    )
+    assert at_once.status_code == 422
+    assert session.scalar(select(Application.id)) is None  # not even a draft
     draft = _apply(client, city.senior, "birth_registration", city.senior_id)
     assert draft["status"] == "draft"
     bad = {"spouse_name": "王", "child_order": 0, "phone": "12345"}
