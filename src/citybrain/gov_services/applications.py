@@ -114,6 +114,29 @@ def decision_table(decision_id: str) -> decisions.DecisionTable:
     return table
 
 
+@lru_cache(maxsize=64)
+def _uploaded_process(process_id: str, document: str) -> workflow.ProcessDefinition:
+    return workflow.load_process(process_id, ("uploaded.bpmn", document.encode()))
+
+
+@lru_cache(maxsize=64)
+def _uploaded_table(decision_id: str, document: str) -> decisions.DecisionTable:
+    tables = decisions.validate_upload(document)  # every table parsed and checked (UNIQUE overlaps)
+    if decision_id not in tables:
+        raise decisions.DmnFormatError(f"no decision {decision_id!r} in the document (it has: {', '.join(sorted(tables))})")
+    return tables[decision_id]
+
+
+def definition_of(process_id: str, bpmn: str | None) -> workflow.ProcessDefinition:
+    """The item's process: its department's own BPMN when it has one, else the shipped one."""
+    return _uploaded_process(process_id, bpmn) if bpmn else process_definition(process_id)
+
+
+def table_of(decision_id: str, dmn: str | None) -> decisions.DecisionTable:
+    """The item's decision table: its department's own DMN when it has one, else the shipped one."""
+    return _uploaded_table(decision_id, dmn) if dmn else decision_table(decision_id)
+
+
 def _clock(now: datetime | None) -> workflow.Clock:
     if now is None:
         return workflow.utc_now
@@ -155,22 +178,26 @@ def _check_item(session: Session, data: Mapping[str, Any]) -> tuple[int, dict[st
             raise _bad(("facts", name), "gov.item.bad_fact")
         if origin.startswith("material.") and origin.split(".")[1] not in keys:
             raise _bad(("facts", name), "gov.item.bad_fact")
+    if data.get("dmn") and not data.get("decision_id"):
+        raise _bad(("decision_id",), "gov.item.unknown_decision", decision="")
+    if data.get("bpmn") and not data.get("process_id"):
+        raise _bad(("process_id",), "gov.item.bad_process", reason="name the process id of the uploaded BPMN")
     if data.get("decision_id"):
         try:
-            table = decision_table(data["decision_id"])
+            table = table_of(data["decision_id"], data.get("dmn"))
         except KeyError:
             raise _bad(("decision_id",), "gov.item.unknown_decision", decision=data["decision_id"]) from None
         except decisions.DecisionTableError as error:
-            raise _bad(("decision_id",), "gov.item.bad_decision", reason=str(error)) from None
+            raise _bad(("dmn" if data.get("dmn") else "decision_id",), "gov.item.bad_decision", reason=str(error)) from None
         missing = [n for n in table.required_facts if n not in (data.get("facts") or {})]
         if missing:
             raise _bad(("facts",), "gov.item.facts_missing", facts=", ".join(missing))
     lane_orgs: dict[str, str] = dict(data.get("lane_orgs") or {})
     if data.get("process_id"):
         try:
-            definition = process_definition(data["process_id"])
+            definition = definition_of(data["process_id"], data.get("bpmn"))
         except workflow.WorkflowError as error:
-            raise _bad(("process_id",), "gov.item.bad_process", reason=str(error)) from None
+            raise _bad(("bpmn" if data.get("bpmn") else "process_id",), "gov.item.bad_process", reason=str(error)) from None
         lanes = _lane_departments(definition)
         unmapped = sorted(lanes - set(lane_orgs) - {APPLICANT_LANE})
         if unmapped:
@@ -238,6 +265,8 @@ def publish_item(session: Session, principal: Principal, data: Mapping[str, Any]
     row.process_id = data.get("process_id")
     row.lane_orgs = lane_orgs
     row.decision_id = data.get("decision_id")
+    row.bpmn = data.get("bpmn") or None
+    row.dmn = data.get("dmn") or None
     row.licences = [dict(s) for s in data.get("licences", [])]
     row.published = bool(data.get("published", True))
     words = [row.code, row.name, row.name_en or "", row.summary, row.kind, department.name, department.name_en or "", row.conditions]
@@ -640,7 +669,7 @@ def check_form(session: Session, item_code: str, form: Mapping[str, Any]) -> Non
 def _decide(session: Session, item: ServiceItem, app: Application, secret: str, now: datetime) -> None:
     """Instant approval: evaluate the item's decision table over the facts and store the record."""
     assert item.decision_id is not None
-    table = decision_table(item.decision_id)
+    table = table_of(item.decision_id, item.dmn)
     try:
         result = decisions.evaluate(table, app.facts)
         record: dict[str, Any] = dict(result.as_json())
@@ -701,7 +730,7 @@ def _start_process(session: Session, item: ServiceItem, app: Application, actor:
         app.status = "rejected"
         app.completed_at = now
         return
-    instance = workflow.ProcessInstance.start(process_definition(item.process_id), _process_data(app), actor=actor, clock=_clock(now))
+    instance = workflow.ProcessInstance.start(definition_of(item.process_id, item.bpmn), _process_data(app), actor=actor, clock=_clock(now))
     _save(session, item, app, instance, instance.timeline, secret, now)
 
 

@@ -107,8 +107,14 @@ class ServiceItem(IdMixin, TimestampMixin, Base):
     process_id: Mapped[str | None] = mapped_column(String(64))
     #: lane department name (as the BPMN says it) -> organisation code
     lane_orgs: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
-    #: a demo decision table id (``dmn/<id>.dmn``) for instant approval (秒批); None: none
+    #: the department's own BPMN document (validated at publishing; no Python runs from it), else
+    #: ``process_id`` names a shipped process (``processes/<id>.bpmn``)
+    bpmn: Mapped[str | None] = mapped_column(Text)
+    #: the decision table's id for instant approval (秒批); None: none
     decision_id: Mapped[str | None] = mapped_column(String(64))
+    #: the department's own DMN document (UNIQUE overlaps refused at publishing), else the shipped
+    #: table ``dmn/<decision_id>.dmn``
+    dmn: Mapped[str | None] = mapped_column(Text)
     #: licences issued when a process (this one, or one a bundle calls) ends approved
     licences: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     published: Mapped[bool] = mapped_column(Boolean, default=True)

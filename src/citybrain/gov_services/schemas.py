@@ -165,6 +165,8 @@ class ItemCreate(BaseModel):
     process_id: str | None = Field(None, max_length=64)
     lane_orgs: dict[str, str] = Field(default_factory=dict)
     decision_id: str | None = Field(None, max_length=64)
+    bpmn: str | None = Field(None, max_length=1_000_000, description="the process as BPMN 2.0 XML (default: a shipped process_id)")
+    dmn: str | None = Field(None, max_length=2_000_000, description="the decision table as DMN XML (default: a shipped decision_id)")
     licences: list[LicenceSpec] = Field(default_factory=list, max_length=10)
     published: bool = True
 

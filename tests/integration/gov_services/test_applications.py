@@ -270,3 +270,55 @@ def test_events_are_recorded_for_every_fill(client: TestClient, session: Session
     client.post(f"{G}/applications/{app['number']}/submit", json={"form": form}, headers=city.young)
     audited = session.scalars(select(AuditEntry.action).where(AuditEntry.subject_id == app["number"])).all()
     assert audited == ["gov.application.submitted"]
+
+
+def _steward(client: TestClient, session: Session, city: GovCity) -> dict[str, str]:
+    from citybrain.core.auth import service as auth
+    from tests.builders.core import login, make_user
+
+    make_user(session, auth.get_org(session, city.orgs["jn.mzj"]), username=f"mzj{city.usernames['senior']}", roles=["data_steward"])
+    session.commit()
+    return login(client, f"mzj{city.usernames['senior']}")
+
+
+def test_a_department_publishes_its_own_rules_and_overlaps_are_refused(client: TestClient, session: Session, settings: Settings) -> None:
+    from importlib import resources
+
+    city = _city(client, session, settings)
+    headers = _steward(client, session, city)
+    shipped = (resources.files("citybrain.gov_services") / "dmn" / "elderly_preferential_card.dmn").read_text(encoding="utf-8")
+    stricter = shipped.replace("&gt;= 60", "&gt;= 90").replace("&lt; 60", "&lt; 90")
+    item = dict(catalogue.DEMO_ITEMS[0], code="elderly_card_strict", dmn=stricter)
+    assert client.put(f"{G}/items", json=item, headers=headers).status_code == 200
+    app = _apply(client, city.senior, "elderly_card_strict", city.senior_id, form={"phone": "13912345678"})
+    assert app["status"] == "rejected"  # 80 is too young under the department's own table
+    assert app["decision"]["rules"][0]["id"] == "elderly_card_too_young"
+    # rule 2 (<= 90) now overlaps rule 1 (>= 90) at 90: refused at publishing, naming both rules
+    overlapping = shipped.replace("&gt;= 60", "&gt;= 90").replace("&lt; 60", "&lt;= 90")
+    refused = client.put(f"{G}/items", json=dict(item, dmn=overlapping), headers={**headers, "Accept-Language": "en"})
+    assert refused.status_code == 422
+    [error] = refused.json()["errors"]
+    assert error["loc"] == ["body", "dmn"]
+    assert "rules 1 and 2 both match 年龄（周岁）=90" in error["message"]
+    assert "rules 2 and 3" in error["message"]
+    still = _apply(client, city.senior, "elderly_card_strict", city.senior_id, form={"phone": "13912345678"})
+    assert still["status"] == "rejected"  # the item kept its published table
+
+
+def test_uploaded_processes_cannot_run_python(client: TestClient, session: Session, settings: Settings) -> None:
+    from importlib import resources
+
+    city = _city(client, session, settings)
+    headers = _steward(client, session, city)
+    shipped = (resources.files("citybrain.gov_services") / "processes" / "simple_item.bpmn").read_text(encoding="utf-8")
+    own = dict(catalogue.DEMO_ITEMS[0], code="elderly_card_own_process", bpmn=shipped)
+    assert client.put(f"{G}/items", json=own, headers=headers).status_code == 200
+    scripted = shipped.replace(
+        '<bpmn:userTask id="review" name="审查"/>',
+        '<bpmn:scriptTask id="review" name="审查"><bpmn:script>__import__("os").system("id")</bpmn:script></bpmn:scriptTask>',
+    )
+    refused = client.put(f"{G}/items", json=dict(own, code="elderly_card_script", bpmn=scripted), headers=headers)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["loc"] == ["body", "bpmn"]
+    assert "scriptTask" in refused.json()["errors"][0]["message"]
+    assert client.get(f"{G}/items/elderly_card_script").status_code == 404
