@@ -174,9 +174,15 @@ def run(port: int, applicants: list[list[tuple[str, str]]], seconds: float) -> t
             body, headers = bodies[i % len(bodies)]
             i += 1
             began = time.perf_counter()
-            connection.request("POST", "/api/v1/gov/applications", body=body, headers=headers)
-            response = connection.getresponse()
-            payload = response.read()
+            try:
+                connection.request("POST", "/api/v1/gov/applications", body=body, headers=headers)
+                response = connection.getresponse()
+                payload = response.read()
+            except (OSError, http.client.HTTPException) as error:  # counted, not a silently dead applicant
+                problems.append(f"connection: {error!r}")
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                continue
             took = (time.perf_counter() - began) * 1000
             if response.status != 201:
                 problems.append(f"{response.status} {payload[:200]!r}")
