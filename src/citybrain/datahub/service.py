@@ -579,3 +579,66 @@ def my_trail(session: Session, principal: Principal) -> list[TrailItem] | None:
     if user is None or user.person_ref is None:
         return None
     return trail_of(session, user.person_ref)
+
+
+# -- governed data services, for other domains -------------------------------------------------------
+# Other domains reach the data hub only through this module (tools/lint_contracts.py). The
+# government-services domain fills applications' materials from the base registries through these:
+# each call is the same checked, masked, metered and audited call a department makes, so it shows in
+# the person's access trail with the grant's purpose.
+
+
+def call_data_service(
+    session: Session,
+    principal: Principal,
+    code: str,
+    *,
+    secret: str,
+    key: str | None = None,
+    filters: dict[str, str] | None = None,
+    fields: list[str] | None = None,
+    limit: int = 20,
+) -> Any:
+    """One governed lookup or query by ``principal``'s organisation within its grant, in the
+    caller's transaction (see ``dataservices.call``); returns its ``CallResult`` (rows, masked)."""
+    from citybrain.datahub import dataservices
+
+    return dataservices.call(session, principal, code, secret=secret, key=key, filters=filters, fields=fields, limit=limit)
+
+
+def provide_data_service(session: Session, principal: Principal, resource_code: str, *, code: str, name: str, kind: str) -> None:
+    """Publish a lookup or query service over the caller's published resource ``resource_code``
+    (a base registry for the data bureau); nothing happens if ``code`` exists already."""
+    from citybrain.datahub import dataservices
+    from citybrain.datahub.models import DataService
+
+    if session.scalar(select(DataService.id).where(DataService.code == code)) is not None:
+        return
+    resource = session.scalar(select(Resource).where(Resource.code == resource_code))
+    if resource is None:
+        raise ResourceNotFound(id=resource_code)
+    dataservices.create_service(session, principal, resource.id, code=code, name=name, kind=kind, match_fields=[])
+
+
+def grant_data_service(
+    session: Session,
+    consumer: Principal,
+    reviewer: Principal,
+    code: str,
+    *,
+    fields: list[str],
+    clear_fields: list[str],
+    purpose: str,
+    scenario: str,
+    bureau_id: int | None,
+    rate_per_minute: int = 6000,
+    days: int = 365,
+) -> None:
+    """The consumer applies for ``code`` with fields and purpose, and the reviewer (the data bureau
+    or the provider, as the resource's sharing says) approves: the usual two audited steps."""
+    from citybrain.datahub import dataservices
+
+    application = dataservices.apply(
+        session, consumer, code, fields=fields, clear_fields=clear_fields, purpose=purpose, scenario=scenario, bureau_id=bureau_id
+    )
+    dataservices.approve(session, reviewer, application.id, rate_per_minute=rate_per_minute, days=days)

@@ -1,25 +1,39 @@
-"""The government-services API: the e-licence registry, public verification and the signed lists
-offline verifiers download."""
+"""The government-services API: the service guide, applications and work queues, the e-licence
+registry, public verification and the signed lists offline verifiers download."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, UploadFile, status
+from fastapi.responses import FileResponse
 
 from citybrain.core.auth.principal import Principal
 from citybrain.core.i18n import translate
 from citybrain.core.web.deps import Public, SessionDep, SettingsDep, require
 from citybrain.core.web.problems import language_of
-from citybrain.gov_services import licences, service
-from citybrain.gov_services.models import Licence
+from citybrain.gov_services import applications, licences, service
+from citybrain.gov_services.models import Application, Licence, ServiceItem
 from citybrain.gov_services.schemas import (
+    APPLICATION_NUMBER,
+    ITEM_CODE,
     LICENCE_ID,
+    ApplicationRead,
+    ApplicationStart,
     ClaimsRead,
+    EventRead,
+    ItemCreate,
+    ItemRead,
     LicenceCreate,
     LicenceRead,
+    QueueRead,
+    RatingRequest,
+    ReasonRequest,
     RevokeRequest,
     SignedDocument,
+    SubmitRequest,
+    TaskComplete,
+    TaskRead,
     TrustAnchorRead,
     VerificationRead,
     VerifyRequest,
@@ -28,6 +42,10 @@ from citybrain.gov_services.schemas import (
 router = APIRouter(prefix="/api/v1/gov", tags=["gov_services"])
 
 LicenceRef = Annotated[str, Path(pattern=LICENCE_ID, description="the licence id, e.g. JN-SP-2026-000123")]
+ItemRef = Annotated[str, Path(pattern=ITEM_CODE, description="the service item's code, e.g. elderly_preferential_card")]
+NumberRef = Annotated[str, Path(pattern=APPLICATION_NUMBER, description="the application number, e.g. SQ-2026-000123")]
+MaterialRef = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="the material's key")]
+TaskRef = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="the task id (a UUID)")]
 
 
 def _bureau(session: SessionDep, settings: SettingsDep) -> int | None:
@@ -169,3 +187,204 @@ def trust_anchor(settings: SettingsDep) -> TrustAnchorRead:
         public_key=base64.b64encode(anchor.public_key_der).decode(),
         public_key_pem=pem.decode(),
     )
+
+
+# --- the service guide and applications ----------------------------------------------------------
+
+
+def item_read(item: ServiceItem) -> ItemRead:
+    read = ItemRead.model_validate(item)
+    read.instant = item.decision_id is not None
+    return read
+
+
+def application_read(session: SessionDep, app: Application) -> ApplicationRead:
+    """An application as its applicant and the staff see it: status, form, materials (personal
+    registry values as the grant returned them), the decision with its reasons, fired rules and
+    facts, the timeline, the open tasks and the licences it produced."""
+    item = session.get(ServiceItem, app.item_id)
+    assert item is not None
+    return ApplicationRead(
+        number=app.number,
+        item=item.code,
+        item_name=item.name,
+        status=app.status,
+        applicant_kind=app.applicant_kind,
+        applicant_name=app.applicant_name,
+        form=app.form_data,
+        materials=app.materials,
+        facts=app.facts,
+        decision=app.decision,
+        instant=app.instant,
+        submitted_at=app.submitted_at,
+        due_at=app.due_at,
+        completed_at=app.completed_at,
+        rating=app.rating,
+        timeline=[EventRead.model_validate(e) for e in applications.timeline(session, app)],
+        tasks=[TaskRead.model_validate(t) for t in applications.open_tasks(session, app)],
+        licences=[LicenceRead.model_validate(r) for r in applications.licences_of(session, app)],
+    )
+
+
+@router.get("/items", dependencies=[Public])
+def items(
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=100, description="words in name, summary, department or kind")] = "",
+    kind: Annotated[str | None, Query(max_length=32)] = None,
+) -> list[ItemRead]:
+    """The service guide (办事指南), without login: published items matching every word of ``q``."""
+    return [item_read(i) for i in applications.search_items(session, q, kind=kind)]
+
+
+@router.get("/items/{code}", dependencies=[Public])
+def item(session: SessionDep, code: ItemRef) -> ItemRead:
+    """One item's guide: conditions, legal basis, days, fee, channels, materials and form."""
+    return item_read(applications.get_item(session, code))
+
+
+@router.put("/items")
+def publish_item(
+    session: SessionDep, settings: SettingsDep, body: ItemCreate, principal: Principal = require(applications.PUBLISH)
+) -> ItemRead:
+    """Publish or republish (by code) a service item of the caller's department."""
+    row = applications.publish_item(session, principal, body.model_dump(), bureau_id=_bureau(session, settings))
+    return item_read(row)
+
+
+@router.post("/applications", status_code=status.HTTP_201_CREATED)
+def start_application(
+    session: SessionDep, settings: SettingsDep, body: ApplicationStart, principal: Principal = require("")
+) -> ApplicationRead:
+    """Open an application (materials filled from the registries); with ``form``, submit it at
+    once: an instant item then answers with its decision (and licence) in this response."""
+    secret = settings.resolved_secret_key()
+    if body.form is not None:
+        applications.check_form(session, body.item, body.form)  # bad input changes nothing, not even a draft
+    app = applications.start_application(session, principal, body.item, secret=secret, id_number=body.id_number)
+    if body.form is not None:
+        # The draft and its fills are committed first: every transaction that writes an audit entry
+        # queues on the chain's one head row until it commits, so two short transactions let
+        # concurrent applicants through faster than one long one (a material missing after the
+        # fills then leaves the draft, with its audited reads, for the applicant to complete).
+        number = app.number
+        session.commit()
+        app = applications.submit(session, principal, number, body.form, secret=secret)
+    return application_read(session, app)
+
+
+@router.get("/applications")
+def my_applications(session: SessionDep, principal: Principal = require("")) -> list[ApplicationRead]:
+    """The caller's own applications, newest first."""
+    return [application_read(session, a) for a in applications.my_applications(session, principal)]
+
+
+@router.get("/applications/{number}")
+def get_application(session: SessionDep, settings: SettingsDep, number: NumberRef, principal: Principal = require("")) -> ApplicationRead:
+    """One application, for its applicant or the staff handling it (a staff read is audited)."""
+    app = applications.get_application(session, principal, number, bureau_id=_bureau(session, settings))
+    return application_read(session, app)
+
+
+@router.post("/applications/{number}/submit")
+def submit(
+    session: SessionDep, settings: SettingsDep, number: NumberRef, body: SubmitRequest, principal: Principal = require("")
+) -> ApplicationRead:
+    """Submit the form: field errors (zh-CN/en) and nothing changed, or the decision / the process."""
+    app = applications.submit(session, principal, number, body.form, secret=settings.resolved_secret_key())
+    return application_read(session, app)
+
+
+@router.post("/applications/{number}/materials/{key}")
+def upload_material(
+    session: SessionDep, settings: SettingsDep, number: NumberRef, key: MaterialRef, file: UploadFile, principal: Principal = require("")
+) -> ApplicationRead:
+    """Upload a material (PDF, PNG or JPEG by content, at most 10 MB; stored by content hash)."""
+    app = applications.upload_material(
+        session, principal, number, key, file.file, filename=file.filename or "material", files_root=settings.files_dir
+    )
+    return application_read(session, app)
+
+
+@router.get(
+    "/applications/{number}/materials/{key}", response_class=FileResponse, responses={200: {"content": {"application/octet-stream": {}}}}
+)
+def download_material(
+    session: SessionDep, settings: SettingsDep, number: NumberRef, key: MaterialRef, principal: Principal = require("")
+) -> FileResponse:
+    """An uploaded material, always as an attachment (never rendered inline)."""
+    from citybrain.core.files import service as files
+
+    row = applications.material_file(session, principal, number, key, bureau_id=_bureau(session, settings))
+    return FileResponse(
+        files.blob_path(settings.files_dir, row.sha256), media_type=row.media_type, filename=row.name, content_disposition_type="attachment"
+    )
+
+
+@router.post("/applications/{number}/withdraw")
+def withdraw(
+    session: SessionDep, settings: SettingsDep, number: NumberRef, body: ReasonRequest, principal: Principal = require("")
+) -> ApplicationRead:
+    """Withdraw an application that is not finished."""
+    return application_read(session, applications.withdraw(session, principal, number, body.reason, secret=settings.resolved_secret_key()))
+
+
+@router.post("/applications/{number}/manual-review")
+def manual_review(
+    session: SessionDep, settings: SettingsDep, number: NumberRef, body: ReasonRequest, principal: Principal = require("")
+) -> ApplicationRead:
+    """Ask a person to decide an instant refusal: the item's process starts."""
+    app = applications.request_manual_review(session, principal, number, body.reason, secret=settings.resolved_secret_key())
+    return application_read(session, app)
+
+
+@router.post("/applications/{number}/supplement")
+def supplement(
+    session: SessionDep, settings: SettingsDep, number: NumberRef, body: ReasonRequest, principal: Principal = require("")
+) -> ApplicationRead:
+    """Hand the case back after uploading what the department asked for (补正)."""
+    app = applications.answer_supplement(session, principal, number, note=body.reason, secret=settings.resolved_secret_key())
+    return application_read(session, app)
+
+
+@router.post("/applications/{number}/rating")
+def rating(session: SessionDep, number: NumberRef, body: RatingRequest, principal: Principal = require("")) -> ApplicationRead:
+    """Rate a finished application (好差评, 1-5), once."""
+    return application_read(session, applications.rate(session, principal, number, body.rating, body.comment))
+
+
+@router.get("/queue")
+def queue(session: SessionDep, principal: Principal = require(applications.WORK)) -> list[QueueRead]:
+    """The caller's work queue: ready tasks of their department in their roles' lanes, by deadline."""
+    return [
+        QueueRead(
+            number=e.application.number,
+            item=e.item.code,
+            item_name=e.item.name,
+            applicant_name=e.application.applicant_name,
+            task=TaskRead.model_validate(e.task),
+        )
+        for e in applications.work_queue(session, principal)
+    ]
+
+
+@router.post("/applications/{number}/tasks/{task_id}")
+def complete_task(
+    session: SessionDep,
+    settings: SettingsDep,
+    number: NumberRef,
+    task_id: TaskRef,
+    body: TaskComplete,
+    principal: Principal = require(applications.WORK),
+) -> ApplicationRead:
+    """Complete a task of the caller's queue (受理, 审查, 决定 ...) with a decision and a note."""
+    app = applications.complete_task(
+        session, principal, number, task_id, decision=body.decision, note=body.note, secret=settings.resolved_secret_key()
+    )
+    return application_read(session, app)
+
+
+@router.get("/statistics")
+def statistics(session: SessionDep, principal: Principal = require("")) -> dict[str, Any]:
+    """Applications per item and department, instant-approval and on-time rates, average handling
+    time and satisfaction (what the operations center shows)."""
+    return service.statistics(session)

@@ -1,4 +1,5 @@
-"""``citybrain gov licence ...``: issue, revoke and verify e-licences at the console."""
+"""``citybrain gov ...``: the service guide, applying, the timer job and figures; ``citybrain gov
+licence ...``: issue, revoke and verify e-licences at the console."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from citybrain.core.errors import CitybrainError
 from citybrain.core.i18n import translate
 from citybrain.settings import Settings
 
-app = typer.Typer(name="gov", help="Government services: e-licences (issue, revoke, verify).", no_args_is_help=True)
+app = typer.Typer(name="gov", help="Government services: the guide, applications, timers, figures and e-licences.", no_args_is_help=True)
 licence_app = typer.Typer(name="licence", help="E-licences: issue, revoke, verify.", no_args_is_help=True)
 app.add_typer(licence_app)
 console = Console()
@@ -114,3 +115,103 @@ def verify_command(code: Annotated[str, typer.Argument(help="the licence code (C
         console.print(f"{claims.licence_id} · {claims.kind_name} · {claims.holder.name} · {claims.issuer_name}")
     if not result.valid:
         raise typer.Exit(1)
+
+
+@app.command("items")
+def items_command(q: Annotated[str, typer.Argument(help="words to search for")] = "") -> None:
+    """The service guide: published items matching every word of Q."""
+    from rich.table import Table
+
+    from citybrain.gov_services import applications
+
+    _settings, database = _database()
+    try:
+        with database.transaction() as session:
+            table = Table("code", "name", "kind", "promised days", "instant", "process")
+            for item in applications.search_items(session, q):
+                table.add_row(
+                    item.code, item.name, item.kind, str(item.promised_days), "秒批" if item.decision_id else "", item.process_id or ""
+                )
+    finally:
+        database.dispose()
+    console.print(table)
+
+
+@app.command("apply")
+def apply_command(
+    item: Annotated[str, typer.Argument(help="the item's code, e.g. residence_certificate")],
+    user: Annotated[str, typer.Option(help="apply as this citizen or company account")],
+    form: Annotated[str, typer.Option(help="the form as a JSON object")] = "{}",
+    id_number: Annotated[str | None, typer.Option(help="a citizen confirms their resident ID number")] = None,
+) -> None:
+    """Apply for an item as USER and submit at once; prints the status, the decision's reasons and
+    any licence issued. Exits 1 on refusal of the input (the reasons are printed)."""
+    from sqlalchemy import select
+
+    from citybrain.core.auth import service as auth
+    from citybrain.core.auth.models import User
+    from citybrain.gov_services import applications
+
+    settings, database = _database()
+    secret = settings.resolved_secret_key()
+    try:
+        with database.transaction() as session:
+            account = session.scalar(select(User).where(User.username == user))
+            if account is None:
+                raise typer.BadParameter(f"no user {user!r}")
+            principal = auth.principal_for_user(account, "cli")
+            row = applications.start_application(session, principal, item, secret=secret, id_number=id_number)
+            row = applications.submit(session, principal, row.number, json.loads(form), secret=secret)
+            console.print(f"[green]✓[/] {row.number}: {row.status}")
+            for reason in (row.decision or {}).get("reasons", []):
+                console.print(f"  {reason}")
+            for licence in applications.licences_of(session, row):
+                console.print(f"  licence {licence.licence_id} {licence.kind_name}")
+    except CitybrainError as error:
+        raise _fail(error) from error
+    finally:
+        database.dispose()
+
+
+@app.command("tick")
+def tick_command() -> None:
+    """Fire the processes' timers that are due now (what the server does every minute)."""
+    from citybrain.gov_services import applications
+
+    settings, database = _database()
+    try:
+        with database.transaction() as session:
+            moved = applications.tick(session, secret=settings.resolved_secret_key())
+    finally:
+        database.dispose()
+    console.print(f"[green]✓[/] {moved} applications moved by their timers")
+
+
+@app.command("stats")
+def stats_command() -> None:
+    """Applications per item, instant-approval and on-time rates, handling time, satisfaction."""
+    from rich.table import Table
+
+    from citybrain.gov_services import service
+
+    _settings, database = _database()
+    try:
+        with database.transaction() as session:
+            figures = service.statistics(session)
+    finally:
+        database.dispose()
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    console.print(
+        f"{figures['applications']} applications · instant {pct(figures['instant_approval_rate'])} · "
+        f"on time {pct(figures['on_time_rate'])} · average {figures['average_handling_hours'] or '-'} h · "
+        f"satisfaction {figures['satisfaction'] or '-'} ({figures['ratings']} ratings)"
+    )
+    table = Table("item", "department", "applications", "instant", "approved", "rejected", "in progress")
+    for row in figures["items"]:
+        table.add_row(
+            row["name"], row["department"], *(str(row[k]) for k in ("applications", "instant", "approved", "rejected", "in_progress"))
+        )
+    console.print(table)

@@ -476,3 +476,17 @@ def figures(session: Session) -> dict[str, int]:
             "verifications": _verifications["all"],
             "verifications_valid": _verifications["valid"],
         }
+
+
+# --- applications, for other domains ------------------------------------------------------------
+
+
+def statistics(session: Session) -> dict[str, Any]:
+    """The government services' figures for the operations center (plain JSON-ready dict):
+    ``applications``, ``instant``, ``instant_approval_rate``, ``finished``, ``on_time_rate``,
+    ``average_handling_hours``, ``satisfaction`` (mean rating 1-5), ``ratings``, ``in_progress``,
+    and per-item (``items``) and per-department (``departments``) counts. Rates are 0-1; None
+    where there is nothing to divide by yet."""
+    from citybrain.gov_services import applications
+
+    return applications.statistics(session)

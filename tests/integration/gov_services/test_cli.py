@@ -59,3 +59,21 @@ def test_a_licence_is_issued_verified_and_revoked_at_the_console(cli_env: str) -
         "gov", "licence", "issue", "--issuer", "jn.scjgj", "--kind", "SP", "--kind-name", "x", "--holder-name", "y",
         "--credit-code", "91370102MA3C8X2Y19", code=1,
     )  # fmt: skip
+
+
+def test_guide_timers_and_figures_at_the_console(cli_env: str) -> None:
+    invoke("db", "upgrade")
+    assert "code" in invoke("gov", "items")
+    assert "0 applications moved" in invoke("gov", "tick")
+    assert "0 applications" in invoke("gov", "stats")
+    from citybrain.core.auth.schemas import UserCreate
+
+    database = create_database(cli_env)
+    with database.transaction() as session:
+        auth.create_organisation(session, cli_principal(), OrgCreate(code="t.firm", name="济南测试有限公司", kind=OrgKind.ENTERPRISE))
+        auth.create_user(
+            session, cli_principal(), UserCreate(username="firm", display_name="企业", password="x" * 12, org_code="t.firm", roles=[])
+        )
+    database.dispose()
+    assert "no user" in invoke("gov", "apply", "residence_certificate", "--user", "nobody", code=2)
+    assert "No service item no_such_item" in invoke("gov", "apply", "no_such_item", "--user", "firm", code=1)

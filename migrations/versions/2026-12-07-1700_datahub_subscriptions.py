@@ -1,7 +1,7 @@
 """datahub subscriptions
 
 Revision ID: 0014_datahub_subscriptions
-Revises: 0011_gov_licences
+Revises: 0013_gov_applications
 Create Date: 2026-12-07 15:32:41.130292
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import citybrain.core.db.types
 
 revision: str = "0014_datahub_subscriptions"
-down_revision: str | None = "0011_gov_licences"
+down_revision: str | None = "0013_gov_applications"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
