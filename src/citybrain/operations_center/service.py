@@ -956,9 +956,19 @@ def domain_figures(session: Session) -> dict[str, dict[str, Any]]:
     from citybrain.traffic import service as traffic
 
     t = traffic.figures(session)
+    stats = gov.statistics(session)
+    applications = {
+        key: stats[key]
+        for key in ("applications", "instant", "finished", "in_progress", "ratings", "average_handling_hours", "satisfaction")
+        if stats.get(key) is not None
+    }
+    # rates as percentages, as the screens show them (the service gives 0-1, or None with nothing yet)
+    for key in ("instant_approval_rate", "on_time_rate"):
+        if stats.get(key) is not None:
+            applications[key.replace("_rate", "_pct")] = round(100 * float(stats[key]), 1)
     return {
         "datahub": dict(datahub.figures(session)),
-        "gov": dict(gov.figures(session)),
+        "gov": {**gov.figures(session), **applications},
         "traffic": _dataclass_dict(t),
         "ops": figures(session),
     }

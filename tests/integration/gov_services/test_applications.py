@@ -228,6 +228,14 @@ def test_residence_certificate_and_statistics(client: TestClient, session: Sessi
     assert item["rejected"] == 1
     assert item["department"] == "市公安局"
     assert applications.statistics(session) == figures
+    # the operations center shows them through the government services' service.py, rates in percent
+    from citybrain.operations_center import service as ops
+
+    shown = ops.domain_figures(session)["gov"]
+    assert (shown["applications"], shown["instant_approval_pct"], shown["on_time_pct"], shown["satisfaction"]) == (2, 100.0, 100.0, 5.0)
+    assert shown["issued"] == 1
+    points = {p["name"]: p["value"] for p in ops.figure_points(ops.domain_figures(session))}
+    assert points["gov.instant_approval_pct"] == 100.0
 
 
 def test_publishing_refuses_bad_items_and_writes_nothing(client: TestClient, session: Session, settings: Settings) -> None:
