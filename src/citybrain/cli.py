@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
 from citybrain.core.audit import service as audit_service
@@ -286,7 +286,8 @@ def apikey_revoke(key: Annotated[str, typer.Argument(help="key id or prefix")]) 
 def apikey_list() -> None:
     """List API keys (never the keys themselves)."""
     with _transaction() as session:
-        table = Table("id", "prefix", "name", "organisation", "scopes", "last used", "revoked")
+        # a prefix is what `apikey revoke` takes: never wrapped, however many keys narrow the table
+        table = Table("id", Column("prefix", no_wrap=True, min_width=12), "name", "organisation", "scopes", "last used", "revoked")
         for k in auth_service.list_api_keys(session):
             table.add_row(
                 str(k.id), k.prefix, k.name, k.organisation.code, ", ".join(k.scopes), str(k.last_used_at or ""), str(k.revoked_at or "")

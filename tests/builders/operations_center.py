@@ -3,10 +3,13 @@ staff who handle alarms, and points and rules to push."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -19,6 +22,14 @@ from citybrain.operations_center.schemas import RuleCreate, SystemCreate
 from tests.builders.core import PASSWORD, login, make_org, make_user
 
 _n = itertools.count(1)
+T = TypeVar("T")
+
+
+def run_async(make: Callable[[], Coroutine[object, object, T]]) -> T:
+    """Run a coroutine to its end in a thread of its own: the test's thread may already run an event
+    loop (the browser tests' Playwright does, in the same session), where ``asyncio.run`` refuses."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 @dataclass

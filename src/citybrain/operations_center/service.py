@@ -115,7 +115,7 @@ def register_system(session: Session, actor: Principal, data: SystemCreate) -> t
     session.add(system)
     session.flush()
     session.add(StatusChange(system_id=system.id, at=now, status="unknown", source="registered", message=None))
-    _key, raw = auth.create_api_key(session, actor, ApiKeyCreate(name=f"{data.name} ({data.code})", org_code=org.code, scopes=[PUSH]))
+    _key, raw = auth.create_api_key(session, actor, ApiKeyCreate(name=data.code, org_code=org.code, scopes=[PUSH]))
     audit.record(session, actor, "ops.system.registered", subject_type="ops.system", subject_id=system.id, detail={"code": data.code})
     return system, raw
 
@@ -124,7 +124,7 @@ def issue_key(session: Session, actor: Principal, system_id: int) -> str:
     """A new API key for a system (the old ones stay valid until revoked with ``citybrain apikey revoke``)."""
     system = get_system(session, system_id)
     org = auth.get_org(session, system.org_id)
-    _key, raw = auth.create_api_key(session, actor, ApiKeyCreate(name=f"{system.name} ({system.code})", org_code=org.code, scopes=[PUSH]))
+    _key, raw = auth.create_api_key(session, actor, ApiKeyCreate(name=system.code, org_code=org.code, scopes=[PUSH]))
     audit.record(session, actor, "ops.system.key_issued", subject_type="ops.system", subject_id=system.id)
     return raw
 

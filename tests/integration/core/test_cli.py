@@ -63,7 +63,7 @@ def test_demo_is_built_once_and_audit_verify_names_an_edited_row(cli_env: str, t
     orgs = invoke("org", "list", "--kind", "district")
     assert "历下区" in orgs
     assert "12 organisations" in orgs
-    assert "60 organisations" in invoke("org", "list")  # with the demo citizen and the demo company
+    assert "70 organisations" in invoke("org", "list")  # with the demo citizen, the demo company and the 10 connected systems
 
     assert "审计日志完整" in invoke("audit", "verify")
     tamper(cli_env, "UPDATE core_audit_log SET actor_name = 'mallory' WHERE seq = 7")

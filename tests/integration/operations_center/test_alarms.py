@@ -15,7 +15,7 @@ from citybrain.core.db.session import Database
 from citybrain.operations_center import jobs
 from citybrain.operations_center.live import Hub, hub
 from tests.builders.core import make_org
-from tests.builders.operations_center import make_ops_actors, make_rule, point
+from tests.builders.operations_center import make_ops_actors, make_rule, point, run_async
 
 API = "/api/v1/ops"
 
@@ -132,7 +132,7 @@ def test_ingested_values_and_alarms_reach_the_stream_after_commit(client: TestCl
         await source.aclose()
         return received
 
-    kinds = dict(asyncio.run(listen()))
+    kinds = dict(run_async(lambda: listen()))
     assert set(kinds) == {"alarm", "points"}
     assert kinds["points"] == [{"name": "water.level_m", "district": "370105", "value": 3.3, "unit": None, "t": kinds["points"][0]["t"]}]  # type: ignore[index]
     # a refused batch sends nothing
@@ -159,7 +159,7 @@ def test_a_slow_connection_keeps_the_newest_messages() -> None:
         await source.aclose()
         return got  # type: ignore[return-value]
 
-    got = asyncio.run(run())
+    got = run_async(lambda: run())
     assert got[-1] == 399
     assert len(got) <= 257
 

@@ -17,7 +17,7 @@ from citybrain.operations_center import jobs, service
 from citybrain.operations_center.feeder import DISTRICTS, Feeder
 from citybrain.operations_center.live import Hub
 from citybrain.operations_center.models import MetricPoint
-from tests.builders.operations_center import make_ops_actors, make_system
+from tests.builders.operations_center import make_ops_actors, make_system, run_async
 
 
 def test_the_feeder_pushes_heartbeats_and_points_through_the_api(client: TestClient, session: Session, db: Database, app: FastAPI) -> None:
@@ -39,7 +39,7 @@ def test_the_feeder_pushes_heartbeats_and_points_through_the_api(client: TestCli
         async with httpx.AsyncClient(base_url="http://testserver", transport=Recording()) as http:
             await feeder.step(http, 2.0, beat=True, with_figures=True)
 
-    asyncio.run(one_round())
+    run_async(lambda: one_round())
     assert sorted(c.split()[1] for c in calls) == ["/api/v1/ops/heartbeat"] * 2 + ["/api/v1/ops/metrics"] * 2
     assert {c.split()[2] for c in calls} == {air_key, hub_key}  # every call with its system's own key
     session.expire_all()
@@ -80,7 +80,7 @@ def test_the_twin_is_relayed_to_the_screens_at_most_once_a_second() -> None:
         await asyncio.sleep(0.2)
         task.cancel()
 
-    asyncio.run(run())
+    run_async(lambda: run())
     relayed = local.latest("traffic")
     assert relayed["t"] == 10.0  # the second snapshot came within the same second
     assert relayed["mean_speed_kmh"] == 36.0

@@ -4,7 +4,6 @@ with aggregation and tags, latest values, retention."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +16,7 @@ from citybrain.core.audit.models import AuditEntry
 from citybrain.core.db.session import Database
 from citybrain.operations_center import jobs, service
 from citybrain.operations_center.models import MetricPoint, StatusChange
-from tests.builders.operations_center import make_ops_actors, make_system, point
+from tests.builders.operations_center import make_ops_actors, make_system, point, run_async
 
 API = "/api/v1/ops"
 
@@ -108,7 +107,7 @@ def test_probes_set_status_and_back_off(client: TestClient, session: Session, db
             return await jobs.run_probes(db, http, now=now)
 
     now = datetime.now(UTC) + timedelta(seconds=1)
-    assert asyncio.run(probe_all(now)) == 1
+    assert run_async(lambda: probe_all(now)) == 1
     session.expire_all()
     assert service.get_system(session, system.id).status == "up"
     answers["code"] = 503
@@ -116,7 +115,8 @@ def test_probes_set_status_and_back_off(client: TestClient, session: Session, db
     for _ in range(3):
         due = service.get_system(session, system.id).next_probe_at
         assert due is not None
-        asyncio.run(probe_all(due + timedelta(seconds=1)))
+        at = due + timedelta(seconds=1)
+        run_async(lambda at=at: probe_all(at))  # type: ignore[misc]
         session.expire_all()
         probed = service.get_system(session, system.id)
         assert probed.status == "down"
@@ -128,7 +128,7 @@ def test_probes_set_status_and_back_off(client: TestClient, session: Session, db
     answers["code"] = 0  # a timeout is down too, with the reason
     due = service.get_system(session, system.id).next_probe_at
     assert due is not None
-    asyncio.run(probe_all(due + timedelta(seconds=1)))
+    run_async(lambda: probe_all(due + timedelta(seconds=1)))
     session.expire_all()
     assert (service.get_system(session, system.id).status_message or "").startswith("timeout after")
 
