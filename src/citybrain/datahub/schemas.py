@@ -369,6 +369,10 @@ class TrailRead(BaseModel):
     service: str
     purpose: str | None
     fields: list[str]
+    way: str = Field(
+        description="lookup or query (a service call), changes (a subscription's pull), "
+        "snapshot (a full export), record_read (a registry record opened by staff)"
+    )
 
 
 class UsageRead(BaseModel):

@@ -546,6 +546,10 @@ class TrailItem:
     service: str
     purpose: str | None
     fields: list[str]
+    #: how it was read: ``lookup`` / ``query`` (a service call), ``changes`` (a subscription's pull)
+    #: ``snapshot`` (a full export) or ``record_read`` (a registry record opened by staff): the last part
+    #: of the audit action
+    way: str
 
 
 def trail_of(session: Session, ref: str) -> list[TrailItem]:
@@ -558,7 +562,14 @@ def trail_of(session: Session, ref: str) -> list[TrailItem]:
     ).all()
     names = org_names(session, {e.org_id for e in entries if e.org_id is not None})
     return [
-        TrailItem(e.at, names.get(e.org_id or 0, "?"), str(e.detail.get("service", "")), e.purpose, list(e.detail.get("fields", [])))
+        TrailItem(
+            e.at,
+            names.get(e.org_id or 0, "?"),
+            str(e.detail.get("service", "")),
+            e.purpose,
+            list(e.detail.get("fields", [])),
+            e.action.rsplit(".", 1)[-1],
+        )
         for e in entries
     ]
 

@@ -74,7 +74,9 @@ def test_a_granted_lookup_masks_personal_fields_refuses_others_and_is_audited(cl
     assert int(limited.headers["Retry-After"]) >= 1
 
     trail = client.get(f"{D}/access-trail", params={"id_number": people[0][0]}, headers=_admin(client, session)).json()
-    assert [(t["organisation"], t["purpose"], t["service"]) for t in trail] == [("市民政局", "低保资格核验", "gaj.person.lookup")]
+    assert [(t["organisation"], t["purpose"], t["service"], t["way"]) for t in trail] == [
+        ("市民政局", "低保资格核验", "gaj.person.lookup", "lookup")
+    ]
     assert client.get(f"{D}/access-trail", params={"id_number": people[2][0]}, headers=_admin(client, session)).json() == []
 
     usage = session.scalars(select(ServiceUsage)).all()
@@ -183,6 +185,9 @@ def test_a_subscriber_pulls_changes_since_a_cursor(client: TestClient, session: 
     assert done == {"changes": [], "next": rest["next"], "more": False, "masked": ["name"]}
     # records exchanged are counted per grant (the subscription) and day: 2 + 2 + 3 changes pulled
     assert client.get(f"{D}/figures", headers=consumer).json()["exchanged_records"] == 7
+    # the person read through the feed sees it in their trail as an exchange, not a lookup
+    trail = client.get(f"{D}/access-trail", params={"id_number": people[0][0]}, headers=_admin(client, session)).json()
+    assert {(t["service"], t["way"]) for t in trail} == {("gaj.person.feed", "changes")}
 
 
 def _feed(client: TestClient, session: Session, code: str) -> tuple[object, dict[str, str], int, list[tuple[str, str, str]]]:
