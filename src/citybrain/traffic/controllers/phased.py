@@ -8,6 +8,7 @@ keeps the safety rules by construction, and the contract test checks that it doe
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
 from citybrain.traffic.controllers.base import ControllerContext, Observation, SumoProgram
@@ -15,7 +16,7 @@ from citybrain.traffic.controllers.safety import PhaseSequencer
 from citybrain.traffic.network import Junction
 
 
-class PhaseController:
+class PhaseController(ABC):
     """Drives every junction through its sequencer; subclasses implement :meth:`choose`."""
 
     def __init__(self, context: ControllerContext) -> None:
@@ -41,10 +42,10 @@ class PhaseController:
             states[junction.id] = sequencer.tick(now, wanted, observation.vehicles)
         return states
 
+    @abstractmethod
     def choose(self, index: int, now: int, observation: Observation, sequencer: PhaseSequencer) -> int:
         """The phase junction ``self.junctions[index]`` should show; called every second.
 
         Returning the phase shown keeps it; a wish to change is honoured once the minimum green has
         passed (see :attr:`PhaseSequencer.can_switch`).
         """
-        raise NotImplementedError
