@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Path, Request, Response, UploadFile, status
 
 from citybrain.core.auth.principal import Principal
-from citybrain.core.web.deps import SessionDep, SettingsDep, require
+from citybrain.core.web.deps import CACHED_SECURITY, SessionDep, SettingsDep, require, require_cached
 from citybrain.core.web.params import IdPath
 from citybrain.traffic import service
 from citybrain.traffic.schemas import (
@@ -217,10 +217,12 @@ def twin_status(request: Request, _: Principal = require(service.READ)) -> dict[
     return live.status()  # type: ignore[attr-defined, no-any-return]
 
 
-@router.get("/twin/stream", response_class=Response, responses={200: {"content": {"text/event-stream": {}}}})
-async def twin_stream(request: Request, _: Principal = require(service.READ)) -> Response:
+@router.get("/twin/stream", response_class=Response, responses={200: {"content": {"text/event-stream": {}}}}, openapi_extra=CACHED_SECURITY)
+async def twin_stream(request: Request, _: Principal = require_cached(service.READ)) -> Response:
     """Server-sent events: one ``snapshot`` event per simulated second (``data`` as in ``GET /twin``'s
-    ``latest``), and a ``ping`` every 15 s when nothing happens. Browsers reconnect by themselves."""
+    ``latest``), and a ``ping`` every 15 s when nothing happens. Browsers reconnect by themselves.
+    The caller is checked without a request session (``require_cached``): a stream open for hours
+    must not hold a database session and its worker thread."""
     import asyncio
     import json
 

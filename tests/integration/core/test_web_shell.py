@@ -201,6 +201,28 @@ def test_every_api_route_declares_what_it_needs(app: FastAPI) -> None:
     assert undeclared == []
 
 
+def test_no_event_stream_holds_a_request_session(app: FastAPI) -> None:
+    """A screen keeps its server-sent event stream open for hours: a request session held that long
+    would keep a worker thread each and, on SQLite, could hold the write lock."""
+    from fastapi.dependencies.models import Dependant
+
+    from citybrain.core.web.deps import get_session
+
+    def calls(dependant: Dependant) -> set[object]:
+        found = {dependant.call}
+        for sub in dependant.dependencies:
+            found |= calls(sub)
+        return found
+
+    streams = [
+        route
+        for route in iter_route_contexts(app.routes)
+        if isinstance(route.original_route, APIRoute) and "text/event-stream" in str(route.responses)
+    ]
+    assert {route.path for route in streams} >= {"/api/v1/ops/stream", "/api/v1/traffic/twin/stream"}
+    assert [route.path for route in streams if get_session in calls(route.dependant)] == []
+
+
 def test_docs_are_served_from_local_assets(client: TestClient) -> None:
     docs = client.get("/docs")
     assert docs.status_code == 200
