@@ -8,6 +8,9 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# Tests run in parallel (pytest-xdist), one worker per core, at most 4: each worker starts its own
+# PostgreSQL, demo server and browser. `make test PYTEST_WORKERS=0` runs them in one process.
+PYTEST_WORKERS ?= auto
 
 .PHONY: run test lint typecheck importcheck pytest assets venv venv-dev demo clean help
 
@@ -56,7 +59,7 @@ importcheck: venv-dev
 	PYTHONPATH=. $(BIN)/lint-imports
 
 pytest: venv-dev assets
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --maxprocesses=4 $(PYTEST_ARGS)
 
 test: lint typecheck importcheck pytest
 
