@@ -263,7 +263,8 @@ def measure(args: argparse.Namespace, backend: str, console: Any) -> tuple[list[
             for _ in range(args.repeats):
                 done, latencies, errors = run(port, groups, args.seconds)
                 if errors:
-                    raise RuntimeError(f"{len(errors)} bad answers, e.g. {errors[:3]}")
+                    log = (work / "server.log").read_text(errors="replace")
+                    raise RuntimeError(f"{len(errors)} bad answers, e.g. {errors[:1]}; the server's log ends:\n{log[-4000:]}")
                 results.append((done / args.seconds, percentile(latencies, 0.50), percentile(latencies, 0.99), done))
         finally:
             server.terminate()
